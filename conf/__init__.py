@@ -1,0 +1,1 @@
+"""Hydra configuration groups, shipped as a package so `pkg://conf` resolves in any install."""

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints throughput and ratios against a baseline run in the same process."""

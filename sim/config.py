@@ -1,0 +1,434 @@
+"""Structured run configuration, its Hydra registration, validation and loading.
+
+The schema is a tree of dataclasses registered in Hydra's ConfigStore as
+``base_run``; the YAML groups under ``conf/`` (``market``, ``protocols``,
+``margin``, ``agents``, ``scenario``) fill it in. Simulation code receives the
+resulting config object and never calls ``HydraConfig`` itself, so the Compose
+API (``load_config``) gives exactly what the command line gives.
+
+Every loaded config passes :func:`validate`, which raises :class:`ConfigError`
+with one line naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = [
+    "AgentsConfig",
+    "AssetConfig",
+    "ConfigError",
+    "MarginConfig",
+    "MarketConfig",
+    "MarketMakerConfig",
+    "NoiseConfig",
+    "OracleConfig",
+    "OutputConfig",
+    "ProtocolConfig",
+    "RunConfig",
+    "ScenarioConfig",
+    "load_config",
+    "register_configs",
+    "validate",
+]
+
+STP_MODES = ("none", "cancel_resting", "cancel_taker", "cancel_both")
+SCENARIOS = ("calm",)
+TIER_SCHEDULES = ("binance", "flat")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message is one line naming the key."""
+
+
+@dataclass
+class AssetConfig:
+    """One risky asset quoted against the quote asset.
+
+    Attributes:
+        name: Asset symbol, e.g. ``BTC``.
+        price: Initial fundamental price in quote units.
+        vol: Annualised volatility of the fundamental (GBM sigma).
+        drift: Annualised drift of the fundamental (GBM mu).
+        tick_size: Price increment of this asset's books, in quote units.
+        lot_size: Quantity increment of this asset's books, in base units.
+    """
+
+    name: str = "BTC"
+    price: float = 60000.0
+    vol: float = 0.6
+    drift: float = 0.0
+    tick_size: float = 0.1
+    lot_size: float = 0.001
+
+
+@dataclass
+class MarketConfig:
+    """The exogenous market: assets, their correlation and the step length."""
+
+    quote: str = "USD"
+    step_seconds: float = 60.0
+    assets: list[AssetConfig] = field(default_factory=lambda: [AssetConfig()])
+    correlation: list[list[float]] = field(default_factory=lambda: [[1.0]])
+
+
+@dataclass
+class ProtocolConfig:
+    """A venue: its markets, fees, funding rule and insurance fund.
+
+    Funding follows Binance USDⓈ-M: every ``funding_interval`` steps the rate is
+    ``clamp(P + clamp(I - P, -premium_clamp, premium_clamp), -funding_cap,
+    funding_cap)`` with P the average premium index over the interval and I the
+    interest rate per interval.
+    """
+
+    name: str = "alpha"
+    spot: bool = True
+    perp: bool = True
+    maker_fee: float = 0.0002
+    taker_fee: float = 0.0005
+    funding_interval: int = 480
+    interest_rate: float = 0.0001
+    premium_clamp: float = 0.0005
+    funding_cap: float = 0.0075
+    insurance_fund: float = 1_000_000.0
+    stp: str = "cancel_resting"
+
+
+@dataclass
+class MarginConfig:
+    """Margin regime of every protocol (issue 3 adds static/portfolio/adaptive).
+
+    Attributes:
+        name: Regime name; ``cross`` is implemented.
+        tiers: ``binance`` for the Binance USDⓈ-M brackets, ``flat`` for one tier
+            with ``imr``/``mmr``.
+        imr: Initial-margin rate of the flat schedule.
+        mmr: Maintenance-margin rate of the flat schedule.
+        haircuts: Collateral haircut per asset (fraction of value not counted).
+    """
+
+    name: str = "cross"
+    tiers: str = "binance"
+    imr: float = 0.05
+    mmr: float = 0.03
+    haircuts: dict[str, float] = field(default_factory=lambda: {"USD": 0.0})
+
+
+@dataclass
+class NoiseConfig:
+    """Zero-intelligence noise traders (Farmer, Patelli & Zovko 2005 style).
+
+    Attributes:
+        n: Number of traders (each one ledger account).
+        order_prob: Probability a trader sends an order in a step.
+        market_prob: Share of orders that are market orders.
+        marketable_prob: Share of limit orders priced through the opposite best.
+        offset_bps: Mean distance (exponential) of passive limits from the
+            reference price, in basis points.
+        size_notional: Mean order notional in quote units (exponential sizes).
+        lifetime_steps: Resting orders are cancelled after this many steps.
+        max_position_notional: Above this absolute perp notional a trader only
+            sends orders that reduce the position.
+        usd: Initial quote collateral per trader.
+        base_notional: Initial holding of each base asset, in quote value.
+    """
+
+    n: int = 200
+    order_prob: float = 0.08
+    market_prob: float = 0.25
+    marketable_prob: float = 0.05
+    offset_bps: float = 8.0
+    size_notional: float = 2000.0
+    lifetime_steps: int = 30
+    max_position_notional: float = 50_000.0
+    usd: float = 100_000.0
+    base_notional: float = 50_000.0
+
+
+@dataclass
+class MarketMakerConfig:
+    """Avellaneda–Stoikov (2008) market makers, one or more per book.
+
+    Attributes:
+        per_book: Market makers per order book.
+        gamma: Risk aversion (per unit of inventory measured in order sizes).
+        k: Order-arrival decay in 1/relative-price units (half-spread ~ 1/k).
+        horizon_steps: Horizon T - t of the quote formula, in steps.
+        vol_halflife_steps: Half-life of the EWMA volatility estimate.
+        levels: Quote levels per side.
+        level_spacing_bps: Distance between successive levels.
+        order_notional: Notional of each quote, in quote units.
+        inventory_limit_notional: Stop quoting the side that would grow the
+            inventory beyond this notional.
+        usd: Initial quote collateral.
+        base_notional: Initial holding of each base asset, in quote value.
+    """
+
+    per_book: int = 1
+    gamma: float = 1.0
+    k: float = 2500.0
+    horizon_steps: int = 60
+    vol_halflife_steps: int = 30
+    levels: int = 5
+    level_spacing_bps: float = 3.0
+    order_notional: float = 20_000.0
+    inventory_limit_notional: float = 1_000_000.0
+    usd: float = 5_000_000.0
+    base_notional: float = 2_000_000.0
+
+
+@dataclass
+class AgentsConfig:
+    """Agent populations."""
+
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    market_maker: MarketMakerConfig = field(default_factory=MarketMakerConfig)
+
+
+@dataclass
+class ScenarioConfig:
+    """Exogenous scenario driving the fundamental prices."""
+
+    name: str = "calm"
+
+
+@dataclass
+class OracleConfig:
+    """Oracle publishing the index price: latency and TWAP window, in steps."""
+
+    latency_steps: int = 0
+    twap_steps: int = 1
+
+
+@dataclass
+class OutputConfig:
+    """What a run writes besides its Parquet tables and summary."""
+
+    figures: bool = True
+
+
+@dataclass
+class RunConfig:
+    """One simulation run.
+
+    Attributes:
+        seed: Seed of the run's single random generator.
+        steps: Number of model steps.
+        progress: Show a progress bar.
+        check_invariants: Run the ledger conservation check every step.
+    """
+
+    seed: int = 42
+    steps: int = 1440
+    progress: bool = True
+    check_invariants: bool = False
+    market: MarketConfig = field(default_factory=MarketConfig)
+    protocols: list[ProtocolConfig] = field(default_factory=lambda: [ProtocolConfig()])
+    margin: MarginConfig = field(default_factory=MarginConfig)
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    oracle: OracleConfig = field(default_factory=OracleConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def register_configs() -> None:
+    """Register the structured schema as ``base_run`` in Hydra's ConfigStore."""
+    ConfigStore.instance().store(name="base_run", node=RunConfig)
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{key} = {value!r} is invalid: {allowed}")
+
+
+def _check_range(key: str, value: float, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        _fail(key, value, "must be a number")
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        _fail(key, value, f"must be {'>' if lo_open else '>='} {lo}")
+    if hi is not None and value > hi:
+        _fail(key, value, f"must be <= {hi}")
+
+
+def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        _fail(key, value, f"must be one of {', '.join(options)}")
+
+
+def _validate_market(m: Any) -> None:
+    _check_range("market.step_seconds", m.step_seconds, 0.0, lo_open=True)
+    if len(m.assets) == 0:
+        _fail("market.assets", [], "must list at least one asset")
+    names = [a.name for a in m.assets]
+    if len(set(names)) != len(names) or m.quote in names:
+        _fail("market.assets", names, "asset names must be unique and differ from market.quote")
+    for i, a in enumerate(m.assets):
+        _check_range(f"market.assets[{i}].price", a.price, 0.0, lo_open=True)
+        _check_range(f"market.assets[{i}].vol", a.vol, 0.0, 10.0)
+        _check_range(f"market.assets[{i}].drift", a.drift, -10.0, 10.0)
+        _check_range(f"market.assets[{i}].tick_size", a.tick_size, 0.0, lo_open=True)
+        _check_range(f"market.assets[{i}].lot_size", a.lot_size, 0.0, lo_open=True)
+        if a.price / a.tick_size > 1e12:
+            _fail(f"market.assets[{i}].tick_size", a.tick_size, "price/tick_size must be <= 1e12")
+    corr = np.asarray(m.correlation, dtype=float)
+    n = len(m.assets)
+    if corr.shape != (n, n):
+        _fail("market.correlation", m.correlation, f"must be a {n}x{n} matrix (one row per asset)")
+    if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0):
+        _fail("market.correlation", m.correlation, "must be symmetric with a unit diagonal")
+    if np.any(np.abs(corr) > 1.0) or np.linalg.eigvalsh(corr).min() < -1e-12:
+        _fail("market.correlation", m.correlation, "must be positive semi-definite with |rho| <= 1")
+
+
+def _validate_protocols(protocols: Any) -> None:
+    if len(protocols) == 0:
+        _fail("protocols", [], "must list at least one protocol")
+    names = [p.name for p in protocols]
+    if len(set(names)) != len(names):
+        _fail("protocols", names, "protocol names must be unique")
+    for i, p in enumerate(protocols):
+        k = f"protocols[{i}]"
+        if not (p.spot or p.perp):
+            _fail(f"{k}.spot", p.spot, "a protocol needs a spot or a perp market")
+        _check_range(f"{k}.maker_fee", p.maker_fee, -0.01, 0.01)
+        _check_range(f"{k}.taker_fee", p.taker_fee, 0.0, 0.01)
+        if p.maker_fee + p.taker_fee < 0:
+            _fail(f"{k}.maker_fee", p.maker_fee, "maker rebate must not exceed the taker fee")
+        _check_range(f"{k}.funding_interval", p.funding_interval, 1)
+        _check_range(f"{k}.interest_rate", p.interest_rate, -0.01, 0.01)
+        _check_range(f"{k}.premium_clamp", p.premium_clamp, 0.0, 0.1)
+        _check_range(f"{k}.funding_cap", p.funding_cap, 0.0, 0.1)
+        _check_range(f"{k}.insurance_fund", p.insurance_fund, 0.0)
+        _choice(f"{k}.stp", p.stp, STP_MODES)
+
+
+def _validate_margin(m: Any, assets: list[str], quote: str) -> None:
+    _choice("margin.name", m.name, ("cross",))
+    _choice("margin.tiers", m.tiers, TIER_SCHEDULES)
+    _check_range("margin.imr", m.imr, 0.0, 1.0, lo_open=True)
+    _check_range("margin.mmr", m.mmr, 0.0, 1.0, lo_open=True)
+    if m.mmr > m.imr:
+        _fail("margin.mmr", m.mmr, f"must be <= margin.imr ({m.imr})")
+    for name, h in m.haircuts.items():
+        if name not in [*assets, quote]:
+            _fail(f"margin.haircuts.{name}", h, f"unknown asset; known: {', '.join([quote, *assets])}")
+        _check_range(f"margin.haircuts.{name}", h, 0.0, 1.0)
+        if h >= 1.0:
+            _fail(f"margin.haircuts.{name}", h, "must be < 1")
+
+
+def _validate_agents(a: Any) -> None:
+    n = a.noise
+    _check_range("agents.noise.n", n.n, 0, 1_000_000)
+    for key in ("order_prob", "market_prob", "marketable_prob"):
+        _check_range(f"agents.noise.{key}", getattr(n, key), 0.0, 1.0)
+    for key in ("offset_bps", "size_notional", "max_position_notional"):
+        _check_range(f"agents.noise.{key}", getattr(n, key), 0.0, lo_open=True)
+    _check_range("agents.noise.lifetime_steps", n.lifetime_steps, 1)
+    _check_range("agents.noise.usd", n.usd, 0.0)
+    _check_range("agents.noise.base_notional", n.base_notional, 0.0)
+    mm = a.market_maker
+    _check_range("agents.market_maker.per_book", mm.per_book, 0, 100)
+    _check_range("agents.market_maker.gamma", mm.gamma, 0.0, lo_open=True)
+    _check_range("agents.market_maker.k", mm.k, 0.0, lo_open=True)
+    _check_range("agents.market_maker.horizon_steps", mm.horizon_steps, 1)
+    _check_range("agents.market_maker.vol_halflife_steps", mm.vol_halflife_steps, 1)
+    _check_range("agents.market_maker.levels", mm.levels, 1, 100)
+    _check_range("agents.market_maker.level_spacing_bps", mm.level_spacing_bps, 0.0, lo_open=True)
+    _check_range("agents.market_maker.order_notional", mm.order_notional, 0.0, lo_open=True)
+    _check_range("agents.market_maker.inventory_limit_notional", mm.inventory_limit_notional,
+                 0.0, lo_open=True)
+    _check_range("agents.market_maker.usd", mm.usd, 0.0)
+    _check_range("agents.market_maker.base_notional", mm.base_notional, 0.0)
+
+
+def validate(cfg: Any) -> Any:
+    """Check every value of a run config; return it unchanged when valid.
+
+    Args:
+        cfg: A ``RunConfig`` or an OmegaConf node with its structure.
+
+    Returns:
+        The same config.
+
+    Raises:
+        ConfigError: One line naming the first bad key, its value and what is
+            allowed.
+    """
+    _check_range("seed", cfg.seed, 0, 2**63 - 1)
+    _check_range("steps", cfg.steps, 1, 100_000_000)
+    _validate_market(cfg.market)
+    _validate_protocols(cfg.protocols)
+    _validate_margin(cfg.margin, [a.name for a in cfg.market.assets], cfg.market.quote)
+    _validate_agents(cfg.agents)
+    _choice("scenario.name", cfg.scenario.name, SCENARIOS)
+    _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
+    _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
+    return cfg
+
+
+def _one_line(exc: BaseException) -> str:
+    """Collapse an OmegaConf/Hydra error (and its cause) into one line."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 2:
+        lines = [ln.strip() for ln in str(seen).strip().splitlines() if ln.strip()]
+        if lines:
+            parts.append(lines[0])
+            for i, ln in enumerate(lines[1:], start=1):
+                if ln.startswith("Available options"):
+                    opts = [o for o in lines[i + 1 :] if o.isidentifier() or o.replace("-", "_").isidentifier()]
+                    parts.append(ln.rstrip(":") + ": " + ", ".join(opts))
+                    break
+        seen = seen.__cause__
+    return ": ".join(dict.fromkeys(parts)) or type(exc).__name__
+
+
+def load_config(overrides: list[str] | None = None, *, validate_values: bool = True) -> DictConfig:
+    """Compose the run config exactly as ``python -m sim`` would, via Hydra's Compose API.
+
+    Args:
+        overrides: Hydra override strings, e.g. ``["steps=200", "seed=7"]``.
+        validate_values: Run :func:`validate` on the result.
+
+    Returns:
+        The composed, typed config (an OmegaConf DictConfig backed by ``RunConfig``).
+
+    Raises:
+        ConfigError: For an unknown key, a type mismatch or an invalid value.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_configs()
+    gh = GlobalHydra.instance()
+    was_initialized = gh.is_initialized()
+    try:
+        if not was_initialized:
+            initialize_config_module(config_module="conf", version_base="1.3")
+        cfg = compose(config_name="config", overrides=list(overrides or []))
+    except (OmegaConfBaseException, Exception) as exc:  # noqa: BLE001 - Hydra raises many types
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(_one_line(exc)) from None
+    finally:
+        if not was_initialized:
+            GlobalHydra.instance().clear()
+    if validate_values:
+        validate(cfg)
+    return cfg
+
+
+def to_container(cfg: Any) -> dict[str, Any]:
+    """Resolved plain-dict form of a config, for writing next to run outputs."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,90 @@
+"""Headline metrics of a finished run, written to ``summary.json``.
+
+Market-quality measures follow the usual microstructure definitions: quoted
+spread in basis points of the mid, tracking error of the book mid against the
+fundamental, realised volatility of one-step log returns annualised with the
+step length, traded volume and notional, fees and funding transfers from the
+ledger. Margin measures come from the per-step engine evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["annualised_vol", "summarize"]
+
+
+def annualised_vol(prices: np.ndarray, step_years: float) -> float:
+    """Standard deviation of one-step log returns, annualised (NaNs dropped)."""
+    p = np.asarray(prices, dtype=np.float64)
+    p = p[np.isfinite(p) & (p > 0)]
+    if len(p) < 3:
+        return float("nan")
+    r = np.diff(np.log(p))
+    return float(r.std(ddof=1) / np.sqrt(step_years))
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 10)
+
+
+def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, Any]:
+    """Headline metrics of a run: per instrument, per protocol and overall."""
+    dt = model.scenario.dt
+    out: dict[str, Any] = {
+        "seed": int(model.cfg.seed),
+        "steps": int(model.steps),
+        "n_trades": len(trades),
+        "orders_submitted": int(model.orders_submitted),
+        "orders_rejected_margin": int(model.orders_rejected),
+        "ledger_conserved": True,
+        "assets": {},
+        "instruments": {},
+        "protocols": {},
+    }
+    for a, name in enumerate(model.asset_names[1:], start=1):
+        f = ts[f"{name}.fundamental"].to_numpy()
+        out["assets"][name] = {
+            "fundamental_start": _f(f[0]), "fundamental_end": _f(f[-1]),
+            "fundamental_return": _f(f[-1] / f[0] - 1.0),
+            "fundamental_vol_annualised": _f(annualised_vol(f, dt)),
+            "configured_vol": _f(model.cfg.market.assets[a - 1].vol),
+        }
+    for inst in model.instruments:
+        n = inst.name
+        mid = ts[f"{n}.mid"].to_numpy()
+        fund = ts[f"{model.asset_names[inst.base]}.fundamental"].to_numpy()
+        ok = np.isfinite(mid)
+        sel = trades["instrument"] == n if len(trades) else np.zeros(0, bool)
+        entry = {
+            "trades": int(np.sum(sel)),
+            "volume": _f(trades.loc[sel, "qty"].sum()) if len(trades) else 0.0,
+            "notional": _f(trades.loc[sel, "notional"].sum()) if len(trades) else 0.0,
+            "mean_spread_bps": _f(np.nanmean(ts[f"{n}.spread_bps"])) if ok.any() else None,
+            "median_depth_1pct": _f(np.median(ts[f"{n}.depth_1pct"])),
+            "two_sided_share": _f(ok.mean()),
+            "tracking_error_bps": _f(np.mean(np.abs(mid[ok] / fund[ok] - 1.0)) * 1e4) if ok.any() else None,
+            "mid_vol_annualised": _f(annualised_vol(mid, dt)),
+            "final_mid": _f(mid[-1]),
+        }
+        if inst.is_perp:
+            entry["final_open_interest"] = _f(ts[f"{n}.open_interest"].iloc[-1])
+            entry["mean_abs_funding_rate"] = _f(np.abs(ts[f"{n}.funding_rate"]).mean())
+        out["instruments"][n] = entry
+    lg = model.ledger
+    for p in model.protocols:
+        k = p.name
+        out["protocols"][k] = {
+            "fees_collected": _f(lg.collateral[p.treasury, 0]),
+            "insurance_fund": _f(lg.collateral[p.insurance, 0]),
+            "clearing_balance": _f(lg.collateral[p.clearing, 0]),
+            "max_accounts_below_maintenance": int(ts[f"{k}.below_maintenance"].max()),
+            "final_accounts_negative_equity": int(ts[f"{k}.negative_equity"].iloc[-1]),
+            "mean_initial_margin": _f(ts[f"{k}.initial_margin"].mean()),
+            "n_accounts": len(p.accounts),
+        }
+    return out

@@ -1,0 +1,359 @@
+"""The world and its step loop: ``MarketModel``, a Mesa model over array state.
+
+One step, one direction (DESIGN.md, "One step, one direction"):
+
+1. scenario: the exogenous fundamental prices move (correlated GBM);
+2. oracles publish index prices (latency, TWAP);
+3. agents act in a random order drawn from the model's generator; orders pass
+   the protocol's pre-trade margin check and match continuously in the books;
+   fills settle in the ledger at once;
+4. mark-to-market (mark = median of index, mid, last trade) and funding;
+5. each protocol's margin engine computes equity, IM and MM of all its
+   accounts in one kernel call;
+6. liquidation rounds — not yet: accounts under maintenance are counted and
+   reported (the agents-and-liquidation work adds liquidators and cascades);
+7. issued-token revaluation — not yet (the contagion work);
+8. metrics are collected (Mesa ``DataCollector``).
+
+All balances live in the :class:`~sim.ledger.Ledger`; books are numba
+:class:`~sim.book.OrderBook` instances; agents hold only parameters and row ids.
+The run's single generator is ``self.rng`` (Mesa seeds it, and ``self.random``
+used for the activation order, from ``cfg.seed``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+from margin.cross import CrossMarginEngine
+from margin.engine import InstrumentSpecs, MarginEngine, MarginInputs
+from margin.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, TierTable, flat_table
+from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
+from sim.config import validate
+from sim.funding import mark_price
+from sim.instruments import PERP, SPOT, Instrument
+from sim.ledger import HolderKind, Ledger, check_conservation
+from sim.oracle import Oracle
+from sim.protocol import Protocol, make_book
+from sim.scenarios import build_scenario
+from sim.view import MarketView
+
+__all__ = ["REJECTED_MARGIN", "MarketModel"]
+
+REJECTED_MARGIN = -100
+"""Result status of an order stopped by the pre-trade margin check."""
+
+_BINANCE_TABLES = {"BTC": BINANCE_BTCUSDT, "ETH": BINANCE_ETHUSDT}
+
+
+def _tier_table(margin_cfg: Any, asset: str) -> TierTable:
+    if margin_cfg.tiers == "flat":
+        return flat_table(margin_cfg.imr, margin_cfg.mmr)
+    # assets without a published bracket table use BTC's (documented in ASSUMPTIONS.md)
+    return _BINANCE_TABLES.get(asset, BINANCE_BTCUSDT)
+
+
+def build_engine(margin_cfg: Any, asset_names: list[str]) -> MarginEngine:
+    """The configured margin regime over the world's assets (quote asset first)."""
+    tables: list[TierTable | None] = [None] + [_tier_table(margin_cfg, a) for a in asset_names[1:]]
+    return CrossMarginEngine(tables)
+
+
+class MarketModel(mesa.Model):
+    """A world of protocols, books, a ledger and agents, stepped by Mesa.
+
+    Args:
+        cfg: A validated run config (``sim.config.RunConfig`` structure).
+        check_invariants: Run the ledger conservation check after every step
+            (defaults to ``cfg.check_invariants``).
+    """
+
+    def __init__(self, cfg: Any, *, check_invariants: bool | None = None) -> None:
+        validate(cfg)
+        super().__init__(rng=int(cfg.seed))
+        self.cfg = cfg
+        self.check_invariants = cfg.check_invariants if check_invariants is None else check_invariants
+        m = cfg.market
+        self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets]]
+        self.scenario = build_scenario(cfg.scenario, m)
+        self.fundamental = np.concatenate([[1.0], self.scenario.prices])
+        self.oracle = Oracle(self.scenario.prices, cfg.oracle.latency_steps, cfg.oracle.twap_steps)
+        self.asset_prices = self.fundamental.copy()
+        self._build_markets()
+        self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
+        self.last_price = np.full(len(self.instruments), np.nan)
+        self.view = MarketView(self)
+        self.orders_submitted = 0
+        self.orders_rejected = 0
+        self._step_volume = np.zeros(len(self.instruments))
+        self._step_notional = np.zeros(len(self.instruments))
+        self._step_trades = np.zeros(len(self.instruments), np.int64)
+        self._trade_chunks: list[tuple[int, np.ndarray]] = []
+        self.metrics: dict[str, float] = {}
+        self._build_agents()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={k: (lambda mdl, k=k: mdl.metrics[k]) for k in self._metric_names()})
+        self._seed_liquidity()
+        self._collect(self._evaluate_margins())
+
+    # ------------------------------------------------------------------ build
+    def _build_markets(self) -> None:
+        cfg = self.cfg
+        self.instruments: list[Instrument] = []
+        self.protocols: list[Protocol] = []
+        for p_idx, pcfg in enumerate(cfg.protocols):
+            proto = Protocol(p_idx, pcfg.name, pcfg, build_engine(cfg.margin, self.asset_names))
+            for a_idx, acfg in enumerate(cfg.market.assets, start=1):
+                for kind, listed, suffix in ((SPOT, pcfg.spot, "SPOT"), (PERP, pcfg.perp, "PERP")):
+                    if listed:
+                        inst = Instrument(len(self.instruments), f"{pcfg.name}:{acfg.name}-{suffix}",
+                                          p_idx, kind, a_idx, 0, acfg.tick_size, acfg.lot_size)
+                        self.instruments.append(inst)
+                        proto.add_instrument(inst)
+            self.protocols.append(proto)
+        self.books = [make_book(self.protocols[i.protocol].cfg.stp) for i in self.instruments]
+        self.specs = InstrumentSpecs(
+            kind=np.array([i.kind for i in self.instruments], np.int64),
+            underlying=np.array([i.base for i in self.instruments], np.int64),
+            quote=np.array([i.quote for i in self.instruments], np.int64),
+            contract_size=np.ones(len(self.instruments)))
+        self.ledger = Ledger(self.asset_names, self.specs.kind, self.specs.underlying, self.specs.quote)
+        self.haircuts = np.array([cfg.margin.haircuts.get(a, 0.0) for a in self.asset_names])
+        for proto in self.protocols:
+            proto.treasury = self.ledger.open_account(HolderKind.TREASURY, protocol=proto.index)
+            proto.insurance = self.ledger.open_account(HolderKind.INSURANCE, protocol=proto.index)
+            proto.clearing = self.ledger.open_account(HolderKind.CLEARING, protocol=proto.index)
+            for inst in proto.instruments:
+                if inst.is_perp:
+                    self.ledger.set_clearing(inst.index, proto.clearing)
+            if proto.cfg.insurance_fund > 0:
+                self.ledger.deposit(proto.insurance, 0, proto.cfg.insurance_fund)
+
+    def open_trader(self, protocol: int, owner: int, usd: float, base_notional: float) -> int:
+        """Open a funded trader account: ``usd`` of quote plus ``base_notional`` of each asset."""
+        row = self.ledger.open_account(HolderKind.TRADER, owner=owner, protocol=protocol)
+        if usd > 0:
+            self.ledger.deposit(row, 0, usd)
+        if base_notional > 0:
+            for a in range(1, len(self.asset_names)):
+                self.ledger.deposit(row, a, base_notional / self.asset_prices[a])
+        self.protocols[protocol].accounts.append(row)
+        return row
+
+    def _build_agents(self) -> None:
+        from agents.market_maker import AvellanedaStoikovMaker
+        from agents.noise import NoiseTraderPopulation
+
+        acfg = self.cfg.agents
+        self.makers: list[AvellanedaStoikovMaker] = []
+        for proto in self.protocols:
+            for inst in proto.instruments:
+                for _ in range(acfg.market_maker.per_book):
+                    agent = AvellanedaStoikovMaker(self, inst.index, acfg.market_maker)
+                    agent.account = self.open_trader(proto.index, agent.unique_id,
+                                                     acfg.market_maker.usd,
+                                                     acfg.market_maker.base_notional)
+                    self.makers.append(agent)
+            if acfg.noise.n > 0:
+                pop = NoiseTraderPopulation(self, [i.index for i in proto.instruments], acfg.noise)
+                pop.accounts = np.array([
+                    self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
+                                     acfg.noise.base_notional)
+                    for _ in range(acfg.noise.n)], np.int64)
+
+    def _seed_liquidity(self) -> None:
+        """Market makers quote once before the first step so books start two-sided."""
+        for maker in self.makers:
+            maker.quote()
+
+    # ----------------------------------------------------------- order path
+    def margin_inputs(self) -> MarginInputs:
+        """Current ledger state of every row as margin-engine inputs (views, no copies)."""
+        lg = self.ledger
+        return MarginInputs(lg.collateral, lg.position, lg.entry_price, self.asset_prices,
+                            self.marks, self.specs, self.haircuts)
+
+    def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
+        inst = self.instruments[j]
+        price = events["price"].astype(np.float64) * inst.tick_size
+        market = events["kind"] == MARKET
+        if market.any():
+            book = self.books[j]
+            for e in np.flatnonzero(market):
+                side = int(events["side"][e])
+                sweep = book.sweep_cost(side, int(events["qty"][e]))
+                price[e] = sweep.vwap * inst.tick_size if sweep.filled_qty > 0 else self.marks[j]
+        return price
+
+    def submit(self, j: int, events: np.ndarray) -> np.ndarray:
+        """Pre-trade check, match in book ``j``, settle fills; see :meth:`MarketView.submit`."""
+        inst = self.instruments[j]
+        proto = self.protocols[inst.protocol]
+        results = np.zeros(len(events), dtype=RESULT_DTYPE)
+        results["order_id"] = -1
+        check = (events["kind"] != CANCEL) & ((events["flags"] & REDUCE_ONLY) == 0)
+        keep = np.ones(len(events), np.bool_)
+        if check.any():
+            idx = np.flatnonzero(check)
+            ev = events[idx]
+            price = self._expected_prices(j, ev)
+            delta = ev["side"] * ev["qty"] * inst.lot_size
+            ok = proto.engine.pretrade(self.margin_inputs(), ev["owner"], np.full(len(ev), j),
+                                       delta.astype(np.float64), price, proto.cfg.taker_fee)
+            keep[idx[~ok]] = False
+            results["status"][idx[~ok]] = REJECTED_MARGIN
+            self.orders_rejected += int((~ok).sum())
+        self.orders_submitted += int((events["kind"] != CANCEL).sum())
+        book = self.books[j]
+        k = book.n_fills
+        if keep.any():
+            results[keep] = book.apply_events(events[keep], step=self.steps)
+        if book.n_fills > k:
+            self._settle(inst, proto, book.fills_since(k))
+        return results
+
+    def _settle(self, inst: Instrument, proto: Protocol, fills: np.ndarray) -> None:
+        price = fills["price"] * inst.tick_size
+        qty = fills["qty"] * inst.lot_size
+        self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
+                                 fills["taker_side"], price, qty, proto.cfg.maker_fee,
+                                 proto.cfg.taker_fee, proto.treasury)
+        self.last_price[inst.index] = price[-1]
+        self._step_volume[inst.index] += qty.sum()
+        self._step_notional[inst.index] += (price * qty).sum()
+        self._step_trades[inst.index] += len(fills)
+        self._trade_chunks.append((inst.index, fills))
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> None:
+        """Advance the world by one step (phases in the module docstring)."""
+        self._step_volume[:] = 0.0
+        self._step_notional[:] = 0.0
+        self._step_trades[:] = 0
+        self.fundamental[1:] = self.scenario.advance(self.rng)
+        self.asset_prices[1:] = self.oracle.publish(self.fundamental[1:])
+        self.agents.shuffle_do("step")
+        self._mark_and_fund()
+        result = self._evaluate_margins()
+        if self.check_invariants:
+            check_conservation(self.ledger, self.marks)
+        self._collect(result)
+
+    def _mark_and_fund(self) -> None:
+        for inst in self.instruments:
+            j = inst.index
+            index = self.asset_prices[inst.base]
+            mid = self.view.mid(j)
+            if not inst.is_perp:
+                self.marks[j] = index
+                continue
+            last = None if np.isnan(self.last_price[j]) else float(self.last_price[j])
+            self.marks[j] = mark_price(index, mid, last)
+            clock = self.protocols[inst.protocol].funding[j]
+            clock.sample(mid, index)
+            if clock.due(self.steps):
+                self.ledger.apply_funding(j, clock.settle(), float(self.marks[j]))
+
+    def _evaluate_margins(self) -> dict[int, Any]:
+        out = {}
+        inputs = self.margin_inputs()
+        for proto in self.protocols:
+            rows = np.asarray(proto.accounts, np.int64)
+            out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
+        return out
+
+    # --------------------------------------------------------------- metrics
+    def _metric_names(self) -> list[str]:
+        names = ["step", "orders_submitted", "orders_rejected_margin"]
+        for a in self.asset_names[1:]:
+            names += [f"{a}.fundamental", f"{a}.index"]
+        for inst in self.instruments:
+            n = inst.name
+            names += [f"{n}.mid", f"{n}.spread_bps", f"{n}.last", f"{n}.volume", f"{n}.notional",
+                      f"{n}.trades", f"{n}.depth_1pct"]
+            if inst.is_perp:
+                names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
+        for p in self.protocols:
+            names += [f"{p.name}.{k}" for k in ("equity", "initial_margin", "maintenance_margin",
+                                                "below_maintenance", "negative_equity", "treasury",
+                                                "insurance_fund")]
+        return names
+
+    def _depth_within(self, j: int, frac: float) -> float:
+        book = self.books[j]
+        mid = book.mid()
+        if mid is None:
+            return 0.0
+        bids, asks = book.depth(1000)
+        lo, hi = mid * (1 - frac), mid * (1 + frac)
+        inst = self.instruments[j]
+        lots = bids[bids[:, 0] >= lo, 1].sum() + asks[asks[:, 0] <= hi, 1].sum()
+        return float(lots * inst.lot_size * mid * inst.tick_size)
+
+    def _collect(self, margins: dict[int, Any]) -> None:
+        mt = self.metrics
+        mt["step"] = self.steps
+        mt["orders_submitted"] = self.orders_submitted
+        mt["orders_rejected_margin"] = self.orders_rejected
+        for a, name in enumerate(self.asset_names[1:], start=1):
+            mt[f"{name}.fundamental"] = float(self.fundamental[a])
+            mt[f"{name}.index"] = float(self.asset_prices[a])
+        pos = self.ledger.position
+        for inst in self.instruments:
+            j, n = inst.index, inst.name
+            mid = self.view.mid(j)
+            book = self.books[j]
+            bb, ba = book.best_bid(), book.best_ask()
+            mt[f"{n}.mid"] = np.nan if mid is None else mid
+            mt[f"{n}.spread_bps"] = (np.nan if mid is None
+                                     else (ba - bb) * inst.tick_size / mid * 1e4)
+            mt[f"{n}.last"] = float(self.last_price[j])
+            mt[f"{n}.volume"] = float(self._step_volume[j])
+            mt[f"{n}.notional"] = float(self._step_notional[j])
+            mt[f"{n}.trades"] = int(self._step_trades[j])
+            mt[f"{n}.depth_1pct"] = self._depth_within(j, 0.01)
+            if inst.is_perp:
+                mt[f"{n}.mark"] = float(self.marks[j])
+                mt[f"{n}.funding_rate"] = self.protocols[inst.protocol].funding[j].last_rate
+                mt[f"{n}.open_interest"] = float(np.clip(pos[:, j], 0, None).sum())
+        coll = self.ledger.collateral
+        for p in self.protocols:
+            _rows, res = margins[p.index]
+            mt[f"{p.name}.equity"] = float(res.equity.sum())
+            mt[f"{p.name}.initial_margin"] = float(res.initial.sum())
+            mt[f"{p.name}.maintenance_margin"] = float(res.maintenance.sum())
+            mt[f"{p.name}.below_maintenance"] = int(res.below_maintenance.sum())
+            mt[f"{p.name}.negative_equity"] = int((res.equity < 0).sum())
+            mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])
+            mt[f"{p.name}.insurance_fund"] = float(coll[p.insurance, 0])
+        self.datacollector.collect(self)
+
+    # --------------------------------------------------------------- outputs
+    def trades_table(self) -> dict[str, np.ndarray]:
+        """All fills of the run as columns (step order, then book order)."""
+        if not self._trade_chunks:
+            fills = np.zeros(0, dtype=FILL_DTYPE)
+            inst_idx = np.zeros(0, np.int64)
+        else:
+            fills = np.concatenate([f for _, f in self._trade_chunks])
+            inst_idx = np.concatenate([np.full(len(f), j, np.int64) for j, f in self._trade_chunks])
+        tick = np.array([i.tick_size for i in self.instruments])[inst_idx]
+        lot = np.array([i.lot_size for i in self.instruments])[inst_idx]
+        price = fills["price"] * tick
+        qty = fills["qty"] * lot
+        return {
+            "step": fills["step"].astype(np.int64),
+            "protocol": np.array([self.instruments[j].protocol for j in inst_idx], np.int64),
+            "instrument": np.array([self.instruments[j].name for j in inst_idx], dtype=object),
+            "price": price,
+            "qty": qty,
+            "notional": price * qty,
+            "taker_side": fills["taker_side"].astype(np.int64),
+            "maker_account": fills["maker_owner"].astype(np.int64),
+            "taker_account": fills["taker_owner"].astype(np.int64),
+            "maker_order": fills["maker_order"].astype(np.int64),
+            "taker_order": fills["taker_order"].astype(np.int64),
+        }
