@@ -121,3 +121,17 @@ def test_ledger_reconciles_with_the_trades_table(small_cfg):
         for row, q in net.items():
             assert pos[row] == pytest.approx(q, abs=1e-9)
         assert np.sum(np.abs(pos) > 1e-9) == np.sum(np.abs(net.to_numpy()) > 1e-9)
+
+
+def test_finished_model_is_freed():
+    import gc
+    import weakref
+
+    cfg = load_config([*_small(), "steps=5"])
+    model = MarketModel(cfg)
+    for _ in range(cfg.steps):
+        model.step()
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
