@@ -27,7 +27,7 @@ from numba import njit
 from margin.engine import PERP, MarginEngine, MarginInputs, MarginResult, register_engine
 from margin.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
 
-__all__ = ["CrossMarginEngine", "PackedTiers", "pack_tiers"]
+__all__ = ["CrossMarginEngine", "PackedTiers", "pack_tiers", "packed_requirement"]
 
 
 class PackedTiers:
@@ -67,7 +67,8 @@ def pack_tiers(tables: list[TierTable | None]) -> PackedTiers:
 
 
 @njit(cache=True)
-def _requirement(notional, a, start, count, floors, rates, cums, initial):
+def packed_requirement(notional, a, start, count, floors, rates, cums, initial):
+    """IM (``initial``) or MM of one position of ``notional`` from asset ``a``'s packed table."""
     n = count[a]
     if n == 0 or notional <= 0.0:
         return 0.0
@@ -102,8 +103,8 @@ def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind,
             eq += _adjusted_value(b, asset_prices[a], haircuts[a])
             if b < 0.0:
                 notional = -b * asset_prices[a]
-                req_i += _requirement(notional, a, start, count, floors, imr, im_cum, True)
-                req_m += _requirement(notional, a, start, count, floors, mmr, mm_cum, False)
+                req_i += packed_requirement(notional, a, start, count, floors, imr, im_cum, True)
+                req_m += packed_requirement(notional, a, start, count, floors, mmr, mm_cum, False)
         for j in range(n_ins):
             q = positions[i, j]
             if kind[j] != PERP or q == 0.0:
@@ -112,8 +113,8 @@ def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind,
             eq += size * (marks[j] - entry[i, j])
             notional = abs(size) * marks[j]
             a = underlying[j]
-            req_i += _requirement(notional, a, start, count, floors, imr, im_cum, True)
-            req_m += _requirement(notional, a, start, count, floors, mmr, mm_cum, False)
+            req_i += packed_requirement(notional, a, start, count, floors, imr, im_cum, True)
+            req_m += packed_requirement(notional, a, start, count, floors, mmr, mm_cum, False)
         equity[i] = eq
         im[i] = req_i
         mm[i] = req_m
@@ -149,8 +150,8 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
             m = marks[j]
             size0 = abs(q0) * contract_size[j] * m
             size1 = abs(q1) * contract_size[j] * m
-            d_im = (_requirement(size1, a, start, count, floors, imr, im_cum, True)
-                    - _requirement(size0, a, start, count, floors, imr, im_cum, True))
+            d_im = (packed_requirement(size1, a, start, count, floors, imr, im_cum, True)
+                    - packed_requirement(size0, a, start, count, floors, imr, im_cum, True))
             d_eq = min(0.0, dq * contract_size[j] * (m - p)) - fee
             reducing = abs(q1) <= abs(q0) and q0 * q1 >= 0.0
         else:
@@ -165,8 +166,8 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
                     - _adjusted_value(c0, asset_prices[u], haircuts[u]))
             n0 = -b0 * asset_prices[a] if b0 < 0.0 else 0.0
             n1 = -b1 * asset_prices[a] if b1 < 0.0 else 0.0
-            d_im = (_requirement(n1, a, start, count, floors, imr, im_cum, True)
-                    - _requirement(n0, a, start, count, floors, imr, im_cum, True))
+            d_im = (packed_requirement(n1, a, start, count, floors, imr, im_cum, True)
+                    - packed_requirement(n0, a, start, count, floors, imr, im_cum, True))
             reducing = b0 < 0.0 and b0 < b1 <= 0.0 and c1 >= 0.0
         ok = reducing or equity[r] + d_eq >= initial[r] + d_im
         if ok:

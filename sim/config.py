@@ -40,7 +40,6 @@ __all__ = [
 
 STP_MODES = ("none", "cancel_resting", "cancel_taker", "cancel_both")
 SCENARIOS = ("calm",)
-TIER_SCHEDULES = ("binance", "flat")
 
 
 class ConfigError(ValueError):
@@ -103,22 +102,20 @@ class ProtocolConfig:
 
 @dataclass
 class MarginConfig:
-    """Margin regime of every protocol (issue 3 adds static/portfolio/adaptive).
+    """Margin regime applied by every protocol.
 
     Attributes:
-        name: Regime name; ``cross`` is implemented.
-        tiers: ``binance`` for the Binance USDⓈ-M brackets, ``flat`` for one tier
-            with ``imr``/``mmr``.
-        imr: Initial-margin rate of the flat schedule.
-        mmr: Maintenance-margin rate of the flat schedule.
+        name: Registered regime: ``static``, ``cross``, ``portfolio`` or ``adaptive``.
+        _target_: Optional class path of a user's ``MarginEngine`` subclass; it is
+            built with ``params`` plus ``asset_names`` and ``name`` is then a label.
         haircuts: Collateral haircut per asset (fraction of value not counted).
+        params: The regime's own parameters (see ``conf/margin/<name>.yaml``).
     """
 
     name: str = "cross"
-    tiers: str = "binance"
-    imr: float = 0.05
-    mmr: float = 0.03
+    _target_: str | None = None
     haircuts: dict[str, float] = field(default_factory=lambda: {"USD": 0.0})
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -309,19 +306,23 @@ def _validate_protocols(protocols: Any) -> None:
         _choice(f"{k}.stp", p.stp, STP_MODES)
 
 
-def _validate_margin(m: Any, assets: list[str], quote: str) -> None:
-    _choice("margin.name", m.name, ("cross",))
-    _choice("margin.tiers", m.tiers, TIER_SCHEDULES)
-    _check_range("margin.imr", m.imr, 0.0, 1.0, lo_open=True)
-    _check_range("margin.mmr", m.mmr, 0.0, 1.0, lo_open=True)
-    if m.mmr > m.imr:
-        _fail("margin.mmr", m.mmr, f"must be <= margin.imr ({m.imr})")
+def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float) -> None:
+    from margin.engine import available_engines
+    from sim.regimes import build_engine
+    from sim.scenarios.gbm import SECONDS_PER_YEAR
+
+    if not m._target_:
+        _choice("margin.name", m.name, tuple(available_engines()))
     for name, h in m.haircuts.items():
         if name not in [*assets, quote]:
             _fail(f"margin.haircuts.{name}", h, f"unknown asset; known: {', '.join([quote, *assets])}")
         _check_range(f"margin.haircuts.{name}", h, 0.0, 1.0)
         if h >= 1.0:
             _fail(f"margin.haircuts.{name}", h, "must be < 1")
+    try:
+        build_engine(m, [quote, *assets], SECONDS_PER_YEAR / step_seconds)
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"margin ({m.name}): {str(exc).splitlines()[0]}") from None
 
 
 def _validate_agents(a: Any) -> None:
@@ -366,7 +367,8 @@ def validate(cfg: Any) -> Any:
     _check_range("steps", cfg.steps, 1, 100_000_000)
     _validate_market(cfg.market)
     _validate_protocols(cfg.protocols)
-    _validate_margin(cfg.margin, [a.name for a in cfg.market.assets], cfg.market.quote)
+    _validate_margin(cfg.margin, [a.name for a in cfg.market.assets], cfg.market.quote,
+                     cfg.market.step_seconds)
     _validate_agents(cfg.agents)
     _choice("scenario.name", cfg.scenario.name, SCENARIOS)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from margin.apc import max_n_step_increase, peak_to_trough
+
 __all__ = ["annualised_vol", "summarize"]
 
 
@@ -85,6 +87,10 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "max_accounts_below_maintenance": int(ts[f"{k}.below_maintenance"].max()),
             "final_accounts_negative_equity": int(ts[f"{k}.negative_equity"].iloc[-1]),
             "mean_initial_margin": _f(ts[f"{k}.initial_margin"].mean()),
+            # procyclicality of total initial margin (EMIR Art. 28 review measures)
+            "margin_peak_to_trough": _f(peak_to_trough(ts[f"{k}.initial_margin"].to_numpy())),
+            "margin_max_60_step_increase": _f(max_n_step_increase(
+                ts[f"{k}.initial_margin"].to_numpy(), 60)),
             "n_accounts": len(p.accounts),
         }
     return out

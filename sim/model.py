@@ -28,9 +28,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from margin.cross import CrossMarginEngine
-from margin.engine import InstrumentSpecs, MarginEngine, MarginInputs
-from margin.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, TierTable, flat_table
+from margin.engine import InstrumentSpecs, MarginInputs
 from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
 from sim.config import validate
 from sim.funding import mark_price
@@ -38,29 +36,15 @@ from sim.instruments import PERP, SPOT, Instrument
 from sim.ledger import HolderKind, Ledger, check_conservation
 from sim.oracle import Oracle
 from sim.protocol import Protocol, make_book
+from sim.regimes import build_engine
 from sim.scenarios import build_scenario
+from sim.scenarios.gbm import SECONDS_PER_YEAR
 from sim.view import MarketView
 
 __all__ = ["REJECTED_MARGIN", "MarketModel"]
 
 REJECTED_MARGIN = -100
 """Result status of an order stopped by the pre-trade margin check."""
-
-_BINANCE_TABLES = {"BTC": BINANCE_BTCUSDT, "ETH": BINANCE_ETHUSDT}
-
-
-def _tier_table(margin_cfg: Any, asset: str) -> TierTable:
-    if margin_cfg.tiers == "flat":
-        return flat_table(margin_cfg.imr, margin_cfg.mmr)
-    # assets without a published bracket table use BTC's (documented in ASSUMPTIONS.md)
-    return _BINANCE_TABLES.get(asset, BINANCE_BTCUSDT)
-
-
-def build_engine(margin_cfg: Any, asset_names: list[str]) -> MarginEngine:
-    """The configured margin regime over the world's assets (quote asset first)."""
-    tables: list[TierTable | None] = [None] + [_tier_table(margin_cfg, a) for a in asset_names[1:]]
-    return CrossMarginEngine(tables)
-
 
 class MarketModel(mesa.Model):
     """A world of protocols, books, a ledger and agents, stepped by Mesa.
@@ -82,9 +66,12 @@ class MarketModel(mesa.Model):
         self.fundamental = np.concatenate([[1.0], self.scenario.prices])
         self.oracle = Oracle(self.scenario.prices, cfg.oracle.latency_steps, cfg.oracle.twap_steps)
         self.asset_prices = self.fundamental.copy()
+        self.price_history = np.empty((cfg.steps + 1, len(self.asset_names)))
+        self.price_history[0] = self.asset_prices
         self._build_markets()
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
         self.last_price = np.full(len(self.instruments), np.nan)
+        self.depth = np.zeros(len(self.instruments))
         self.view = MarketView(self)
         self.orders_submitted = 0
         self.orders_rejected = 0
@@ -97,6 +84,7 @@ class MarketModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={k: (lambda mdl, k=k: mdl.metrics[k]) for k in self._metric_names()})
         self._seed_liquidity()
+        self._update_depth()
         self._collect(self._evaluate_margins())
 
     # ------------------------------------------------------------------ build
@@ -105,7 +93,9 @@ class MarketModel(mesa.Model):
         self.instruments: list[Instrument] = []
         self.protocols: list[Protocol] = []
         for p_idx, pcfg in enumerate(cfg.protocols):
-            proto = Protocol(p_idx, pcfg.name, pcfg, build_engine(cfg.margin, self.asset_names))
+            engine = build_engine(cfg.margin, self.asset_names,
+                                  SECONDS_PER_YEAR / cfg.market.step_seconds)
+            proto = Protocol(p_idx, pcfg.name, pcfg, engine)
             for a_idx, acfg in enumerate(cfg.market.assets, start=1):
                 for kind, listed, suffix in ((SPOT, pcfg.spot, "SPOT"), (PERP, pcfg.perp, "PERP")):
                     if listed:
@@ -173,8 +163,10 @@ class MarketModel(mesa.Model):
     def margin_inputs(self) -> MarginInputs:
         """Current ledger state of every row as margin-engine inputs (views, no copies)."""
         lg = self.ledger
+        hist = self.price_history[:self.steps + 1]
         return MarginInputs(lg.collateral, lg.position, lg.entry_price, self.asset_prices,
-                            self.marks, self.specs, self.haircuts)
+                            self.marks, self.specs, self.haircuts, price_history=hist,
+                            time=self.steps * self.scenario.dt, depth=self.depth)
 
     def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
         inst = self.instruments[j]
@@ -235,6 +227,10 @@ class MarketModel(mesa.Model):
         self._step_trades[:] = 0
         self.fundamental[1:] = self.scenario.advance(self.rng)
         self.asset_prices[1:] = self.oracle.publish(self.fundamental[1:])
+        if self.steps >= len(self.price_history):  # stepping past cfg.steps: grow
+            self.price_history = np.concatenate([self.price_history,
+                                                 np.empty_like(self.price_history)])
+        self.price_history[self.steps] = self.asset_prices
         self.agents.shuffle_do("step")
         self._mark_and_fund()
         result = self._evaluate_margins()
@@ -242,7 +238,13 @@ class MarketModel(mesa.Model):
             check_conservation(self.ledger, self.marks)
         self._collect(result)
 
+    def _update_depth(self) -> None:
+        """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
+        for j in range(len(self.instruments)):
+            self.depth[j] = 0.5 * self._depth_within(j, 0.01)
+
     def _mark_and_fund(self) -> None:
+        self._update_depth()
         for inst in self.instruments:
             j = inst.index
             index = self.asset_prices[inst.base]
@@ -283,15 +285,15 @@ class MarketModel(mesa.Model):
         return names
 
     def _depth_within(self, j: int, frac: float) -> float:
+        """Resting quantity (base units, both sides) within ``frac`` of the mid."""
         book = self.books[j]
         mid = book.mid()
         if mid is None:
             return 0.0
         bids, asks = book.depth(1000)
         lo, hi = mid * (1 - frac), mid * (1 + frac)
-        inst = self.instruments[j]
         lots = bids[bids[:, 0] >= lo, 1].sum() + asks[asks[:, 0] <= hi, 1].sum()
-        return float(lots * inst.lot_size * mid * inst.tick_size)
+        return float(lots * self.instruments[j].lot_size)
 
     def _collect(self, margins: dict[int, Any]) -> None:
         mt = self.metrics
@@ -314,7 +316,7 @@ class MarketModel(mesa.Model):
             mt[f"{n}.volume"] = float(self._step_volume[j])
             mt[f"{n}.notional"] = float(self._step_notional[j])
             mt[f"{n}.trades"] = int(self._step_trades[j])
-            mt[f"{n}.depth_1pct"] = self._depth_within(j, 0.01)
+            mt[f"{n}.depth_1pct"] = float(self.depth[j] * 2 * (0.0 if mid is None else mid))
             if inst.is_perp:
                 mt[f"{n}.mark"] = float(self.marks[j])
                 mt[f"{n}.funding_rate"] = self.protocols[inst.protocol].funding[j].last_rate

@@ -106,7 +106,7 @@ def test_stress_loss_of_a_long():
 
 def test_factory_lists_valid_names():
     assert isinstance(make_engine("cross", tables=[None, BINANCE_BTCUSDT]), CrossMarginEngine)
-    with pytest.raises(ValueError, match="valid: cross"):
+    with pytest.raises(ValueError, match="valid: aave, adaptive, cross, portfolio, static"):
         make_engine("spanish")
 
 

@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
+from margin.cross import CrossMarginEngine
+from margin.tiers import flat_table
 from sim.config import ConfigError, load_config
+from sim.model import MarketModel
 
 
 def test_default_config_composes_and_validates():
@@ -16,6 +19,39 @@ def test_default_config_composes_and_validates():
     assert [a.name for a in cfg.market.assets] == ["BTC", "ETH"]
     assert cfg.protocols[0].name == "alpha"
     assert cfg.margin.name == "cross"
+
+
+@pytest.mark.parametrize("regime", ["static", "cross", "portfolio", "adaptive"])
+def test_every_regime_group_composes(regime):
+    assert load_config([f"margin={regime}"]).margin.name == regime
+
+
+class FlatUserEngine(CrossMarginEngine):
+    """A user's own engine: cross margin at a flat IM rate, MM half of it."""
+
+    name = "user-flat"
+
+    def __init__(self, asset_names, imr=0.2):
+        super().__init__([None] + [flat_table(imr, imr / 2) for _ in asset_names[1:]])
+        self.imr = imr
+
+
+USER = ["margin._target_=tests.sim.test_config.FlatUserEngine", "margin.name=user",
+        "~margin.params.tiers"]
+
+
+def test_user_engine_by_class_path():
+    cfg = load_config([*USER, "+margin.params.imr=0.3", "steps=3", "agents.noise.n=5"])
+    model = MarketModel(cfg)
+    engine = model.protocols[0].engine
+    assert isinstance(engine, FlatUserEngine) and engine.imr == 0.3
+    model.step()
+
+
+def test_user_engine_with_a_bad_parameter_is_a_one_line_error():
+    with pytest.raises(ConfigError) as info:
+        load_config([*USER, "+margin.params.colour=1"])
+    assert "colour" in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -27,14 +63,22 @@ def test_default_config_composes_and_validates():
         ("market.correlation=[[1.0,1.5],[1.5,1.0]]", "market.correlation"),
         ("protocols.0.stp=sometimes", "protocols[0].stp"),
         ("agents.noise.order_prob=1.5", "agents.noise.order_prob"),
-        ("margin.mmr=0.5", "margin.mmr"),
+        ("+margin.params.mmr=0.5", "margin (cross)"),
+        ("margin.params.tiers=flat,+margin.params.imr=0.1,+margin.params.mmr=0.5", "margin (cross)"),
+        ("+margin.params.colour=1", "margin (cross)"),
+        ("margin=static", None),
         ("nonsense=1", "nonsense"),
         ("margin=nope", "margin"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(override, key):
+    overrides = override.split(",+")
+    overrides = overrides[:1] + ["+" + o for o in overrides[1:]]
+    if key is None:  # a valid override, for contrast
+        load_config(overrides)
+        return
     with pytest.raises(ConfigError) as info:
-        load_config([override])
+        load_config(overrides)
     msg = str(info.value)
     assert key in msg
     assert "\n" not in msg
