@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 STP_MODES = ("none", "cancel_resting", "cancel_taker", "cancel_both")
-SCENARIOS = ("calm",)
 
 
 class ConfigError(ValueError):
@@ -191,9 +190,15 @@ class AgentsConfig:
 
 @dataclass
 class ScenarioConfig:
-    """Exogenous scenario driving the fundamental prices."""
+    """Exogenous scenario driving the fundamental prices.
+
+    Attributes:
+        name: Scenario kind (see ``sim.scenarios``).
+        params: Its parameters (see ``conf/scenario/<name>.yaml``).
+    """
 
     name: str = "calm"
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -325,6 +330,15 @@ def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float)
         raise ConfigError(f"margin ({m.name}): {str(exc).splitlines()[0]}") from None
 
 
+def _validate_scenario(s: Any, market: Any) -> None:
+    from sim.scenarios import build_scenario
+
+    try:
+        build_scenario(s, market)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"scenario ({s.name}): {str(exc).splitlines()[0]}") from None
+
+
 def _validate_agents(a: Any) -> None:
     n = a.noise
     _check_range("agents.noise.n", n.n, 0, 1_000_000)
@@ -370,7 +384,7 @@ def validate(cfg: Any) -> Any:
     _validate_margin(cfg.margin, [a.name for a in cfg.market.assets], cfg.market.quote,
                      cfg.market.step_seconds)
     _validate_agents(cfg.agents)
-    _choice("scenario.name", cfg.scenario.name, SCENARIOS)
+    _validate_scenario(cfg.scenario, cfg.market)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
     _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
     return cfg

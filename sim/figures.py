@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["OKABE_ITO", "market_figure"]
+__all__ = ["OKABE_ITO", "depth_figure", "margin_figure", "market_figure", "save"]
 
 OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
 
@@ -65,3 +65,68 @@ def market_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
     fig.savefig(files["figure_market_pdf"], metadata={"CreationDate": None, "Producer": None})
     plt.close(fig)
     return files
+
+
+def save(fig: Any, out_dir: Path, name: str) -> dict[str, Path]:
+    """Write ``name.png`` and ``name.pdf`` (no timestamps in the PDF) and close the figure."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {f"figure_{name}_png": out_dir / f"{name}.png", f"figure_{name}_pdf": out_dir / f"{name}.pdf"}
+    fig.tight_layout()
+    fig.savefig(files[f"figure_{name}_png"], dpi=120)
+    fig.savefig(files[f"figure_{name}_pdf"], metadata={"CreationDate": None, "Producer": None})
+    plt.close(fig)
+    return files
+
+
+def margin_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path]:
+    """Equity, initial and maintenance margin and gross notional per protocol over time."""
+    protos = [p.name for p in model.protocols]
+    fig, axes = plt.subplots(2, len(protos), figsize=(6 * len(protos), 6), sharex=True,
+                             squeeze=False)
+    quote = model.asset_names[0]
+    for c, name in enumerate(protos):
+        ax = axes[0, c]
+        for k, (col, label) in enumerate((("equity", "equity"), ("initial_margin", "initial margin"),
+                                          ("maintenance_margin", "maintenance margin"))):
+            ax.plot(ts["step"], ts[f"{name}.{col}"] / 1e6, color=OKABE_ITO[k + 1], lw=1.0, label=label)
+        ax.set_title(f"{name}: traders' equity and requirements")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"million {quote} (log scale)")
+        ax.legend(fontsize=7)
+        ax = axes[1, c]
+        ax.plot(ts["step"], ts[f"{name}.gross_notional"] / 1e6, color=OKABE_ITO[5], lw=1.0,
+                label="gross perp notional")
+        ax.set_ylabel(f"gross perp notional (million {quote})")
+        ax.set_xlabel("step")
+        twin = ax.twinx()
+        twin.plot(ts["step"], ts[f"{name}.below_maintenance"], color=OKABE_ITO[6], lw=1.0,
+                  label="accounts below maintenance")
+        twin.set_ylabel("accounts below maintenance")
+        lines = ax.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7)
+    return save(fig, out_dir, "margin")
+
+
+def depth_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path]:
+    """Heat-map of cumulative book depth by distance from the mid, per instrument."""
+    from sim.model import DEPTH_BANDS
+
+    insts = model.instruments
+    fig, axes = plt.subplots(len(insts), 1, figsize=(10, 2.2 * len(insts)), sharex=True,
+                             squeeze=False)
+    labels = [f"-{b * 100:g}%" for b in DEPTH_BANDS[::-1]] + [f"+{b * 100:g}%" for b in DEPTH_BANDS]
+    for r, inst in enumerate(insts):
+        n = inst.name
+        bid = [ts[f"{n}.depth_bid_{b * 100:g}pct"] for b in DEPTH_BANDS[::-1]]
+        ask = [ts[f"{n}.depth_ask_{b * 100:g}pct"] for b in DEPTH_BANDS]
+        grid = pd.concat([*bid, *ask], axis=1).to_numpy().T / 1e6
+        ax = axes[r, 0]
+        im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                       extent=(ts["step"].iloc[0], ts["step"].iloc[-1], -0.5, len(labels) - 0.5))
+        ax.set_yticks(range(len(labels)), labels, fontsize=6)
+        ax.set_ylabel("from mid")
+        ax.set_title(f"{n}: cumulative resting notional", fontsize=9)
+        fig.colorbar(im, ax=ax, label=f"million {model.asset_names[0]}")
+    axes[-1, 0].set_xlabel("step")
+    return save(fig, out_dir, "depth")

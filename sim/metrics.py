@@ -16,7 +16,7 @@ import pandas as pd
 
 from margin.apc import max_n_step_increase, peak_to_trough
 
-__all__ = ["annualised_vol", "summarize"]
+__all__ = ["amplification", "annualised_vol", "max_drawdown", "summarize", "tail_metrics"]
 
 
 def annualised_vol(prices: np.ndarray, step_years: float) -> float:
@@ -27,6 +27,39 @@ def annualised_vol(prices: np.ndarray, step_years: float) -> float:
         return float("nan")
     r = np.diff(np.log(p))
     return float(r.std(ddof=1) / np.sqrt(step_years))
+
+
+def max_drawdown(prices: np.ndarray) -> float:
+    """Largest peak-to-trough fall of a price series, as a positive fraction (NaNs dropped)."""
+    p = np.asarray(prices, dtype=np.float64)
+    p = p[np.isfinite(p) & (p > 0)]
+    if len(p) < 2:
+        return 0.0
+    return float(np.max(1.0 - p / np.maximum.accumulate(p)))
+
+
+def amplification(simulated_drawdown: float, fundamental_drawdown: float) -> float:
+    """Endogenous amplification: simulated drawdown over the exogenous one (NaN if none)."""
+    if fundamental_drawdown <= 0.0:
+        return float("nan")
+    return float(simulated_drawdown / fundamental_drawdown)
+
+
+def tail_metrics(insolvent_debt: np.ndarray, liquidation_volume: np.ndarray,
+                 q: float = 0.95) -> dict[str, float]:
+    """Gauntlet's tail metrics over repeated runs (contagion_and_peers.md §3.3).
+
+    Value at Risk = the ``q`` quantile of insolvent debt across runs; Liquidations
+    at Risk = the ``q`` quantile of liquidation volume across runs.
+    """
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must lie in (0, 1), got {q}")
+    debt = np.asarray(insolvent_debt, dtype=np.float64)
+    vol = np.asarray(liquidation_volume, dtype=np.float64)
+    if debt.size == 0 or vol.size == 0:
+        raise ValueError("tail_metrics needs at least one run")
+    return {"VaR": float(np.quantile(debt, q)), "LaR": float(np.quantile(vol, q)),
+            "runs": int(debt.size), "quantile": q}
 
 
 def _f(x: Any) -> float | None:
@@ -55,6 +88,7 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "fundamental_return": _f(f[-1] / f[0] - 1.0),
             "fundamental_vol_annualised": _f(annualised_vol(f, dt)),
             "configured_vol": _f(model.cfg.market.assets[a - 1].vol),
+            "fundamental_max_drawdown": _f(max_drawdown(f)),
         }
     for inst in model.instruments:
         n = inst.name
@@ -72,6 +106,8 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "tracking_error_bps": _f(np.mean(np.abs(mid[ok] / fund[ok] - 1.0)) * 1e4) if ok.any() else None,
             "mid_vol_annualised": _f(annualised_vol(mid, dt)),
             "final_mid": _f(mid[-1]),
+            "max_drawdown": _f(max_drawdown(mid)),
+            "amplification": _f(amplification(max_drawdown(mid), max_drawdown(fund))),
         }
         if inst.is_perp:
             entry["final_open_interest"] = _f(ts[f"{n}.open_interest"].iloc[-1])
@@ -92,5 +128,9 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "margin_max_60_step_increase": _f(max_n_step_increase(
                 ts[f"{k}.initial_margin"].to_numpy(), 60)),
             "n_accounts": len(p.accounts),
+            # capital efficiency: gross perp notional carried per unit of initial margin
+            "capital_efficiency": _f(ts[f"{k}.gross_notional"].mean()
+                                     / ts[f"{k}.initial_margin"].mean())
+            if ts[f"{k}.initial_margin"].mean() > 0 else None,
         }
     return out

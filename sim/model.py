@@ -41,7 +41,10 @@ from sim.scenarios import build_scenario
 from sim.scenarios.gbm import SECONDS_PER_YEAR
 from sim.view import MarketView
 
-__all__ = ["REJECTED_MARGIN", "MarketModel"]
+__all__ = ["DEPTH_BANDS", "REJECTED_MARGIN", "MarketModel"]
+
+DEPTH_BANDS = (0.0025, 0.005, 0.01, 0.02, 0.05)
+"""Distances from the mid (fractions) at which cumulative book depth is recorded."""
 
 REJECTED_MARGIN = -100
 """Result status of an order stopped by the pre-trade margin check."""
@@ -80,6 +83,7 @@ class MarketModel(mesa.Model):
         self._step_trades = np.zeros(len(self.instruments), np.int64)
         self._trade_chunks: list[tuple[int, np.ndarray]] = []
         self.metrics: dict[str, float] = {}
+        self.margin_state: dict[int, tuple[np.ndarray, Any]] = {}
         self._build_agents()
         self.datacollector = mesa.DataCollector(
             model_reporters={k: (lambda mdl, k=k: mdl.metrics[k]) for k in self._metric_names()})
@@ -238,26 +242,60 @@ class MarketModel(mesa.Model):
             check_conservation(self.ledger, self.marks)
         self._collect(result)
 
+    def _depth_profile(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative resting notional within each of ``DEPTH_BANDS`` of the mid: (bid, ask)."""
+        book = self.books[j]
+        mid = book.mid()
+        if mid is None:
+            return np.zeros(len(DEPTH_BANDS)), np.zeros(len(DEPTH_BANDS))
+        inst = self.instruments[j]
+        bids, asks = book.depth(5000)
+        bands = np.asarray(DEPTH_BANDS)
+        out = []
+        for levels, sign in ((bids, -1.0), (asks, 1.0)):
+            dist = sign * (levels[:, 0] - mid) / mid
+            notional = levels[:, 0] * levels[:, 1] * inst.tick_size * inst.lot_size
+            out.append(np.array([notional[dist <= b].sum() for b in bands]))
+        return out[0], out[1]
+
     def _update_depth(self) -> None:
         """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
         for j in range(len(self.instruments)):
             self.depth[j] = 0.5 * self._depth_within(j, 0.01)
 
-    def _mark_and_fund(self) -> None:
+    def update_marks(self) -> None:
+        """Re-mark every instrument from its index, book mid and last trade (no funding).
+
+        Called once per step before funding, and again between liquidation
+        rounds so that a cascade sees the prices its own trades made.
+        """
         self._update_depth()
         for inst in self.instruments:
             j = inst.index
             index = self.asset_prices[inst.base]
-            mid = self.view.mid(j)
             if not inst.is_perp:
                 self.marks[j] = index
                 continue
             last = None if np.isnan(self.last_price[j]) else float(self.last_price[j])
-            self.marks[j] = mark_price(index, mid, last)
+            self.marks[j] = mark_price(index, self.view.mid(j), last)
+
+    def _mark_and_fund(self) -> None:
+        self.update_marks()
+        for inst in self.instruments:
+            if not inst.is_perp:
+                continue
+            j = inst.index
             clock = self.protocols[inst.protocol].funding[j]
-            clock.sample(mid, index)
+            clock.sample(self.view.mid(j), self.asset_prices[inst.base])
             if clock.due(self.steps):
                 self.ledger.apply_funding(j, clock.settle(), float(self.marks[j]))
+
+    def evaluate_margins(self) -> dict[int, tuple[np.ndarray, Any]]:
+        """Each protocol's engine over its accounts: ``{protocol: (rows, MarginResult)}``.
+
+        The result is also kept as ``self.margin_state`` for agents' views.
+        """
+        return self._evaluate_margins()
 
     def _evaluate_margins(self) -> dict[int, Any]:
         out = {}
@@ -265,6 +303,7 @@ class MarketModel(mesa.Model):
         for proto in self.protocols:
             rows = np.asarray(proto.accounts, np.int64)
             out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
+        self.margin_state = out
         return out
 
     # --------------------------------------------------------------- metrics
@@ -276,10 +315,12 @@ class MarketModel(mesa.Model):
             n = inst.name
             names += [f"{n}.mid", f"{n}.spread_bps", f"{n}.last", f"{n}.volume", f"{n}.notional",
                       f"{n}.trades", f"{n}.depth_1pct"]
+            names += [f"{n}.depth_{side}_{b * 100:g}pct" for side in ("bid", "ask") for b in DEPTH_BANDS]
             if inst.is_perp:
                 names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
         for p in self.protocols:
             names += [f"{p.name}.{k}" for k in ("equity", "initial_margin", "maintenance_margin",
+                                                "gross_notional",
                                                 "below_maintenance", "negative_equity", "treasury",
                                                 "insurance_fund")]
         return names
@@ -317,6 +358,9 @@ class MarketModel(mesa.Model):
             mt[f"{n}.notional"] = float(self._step_notional[j])
             mt[f"{n}.trades"] = int(self._step_trades[j])
             mt[f"{n}.depth_1pct"] = float(self.depth[j] * 2 * (0.0 if mid is None else mid))
+            for side, values in zip(("bid", "ask"), self._depth_profile(j), strict=True):
+                for b, v in zip(DEPTH_BANDS, values, strict=True):
+                    mt[f"{n}.depth_{side}_{b * 100:g}pct"] = v
             if inst.is_perp:
                 mt[f"{n}.mark"] = float(self.marks[j])
                 mt[f"{n}.funding_rate"] = self.protocols[inst.protocol].funding[j].last_rate
@@ -327,6 +371,9 @@ class MarketModel(mesa.Model):
             mt[f"{p.name}.equity"] = float(res.equity.sum())
             mt[f"{p.name}.initial_margin"] = float(res.initial.sum())
             mt[f"{p.name}.maintenance_margin"] = float(res.maintenance.sum())
+            perps = [i.index for i in p.instruments if i.is_perp]
+            mt[f"{p.name}.gross_notional"] = float(
+                (np.abs(pos[_rows][:, perps]) * self.marks[perps]).sum()) if perps else 0.0
             mt[f"{p.name}.below_maintenance"] = int(res.below_maintenance.sum())
             mt[f"{p.name}.negative_equity"] = int((res.equity < 0).sum())
             mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])

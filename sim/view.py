@@ -97,6 +97,49 @@ class MarketView:
         """Collateral balances of some accounts in one asset (a copy)."""
         return self._m.ledger.collateral[rows, asset].copy()
 
+    def margin(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Equity, initial and maintenance requirement of accounts, from the last evaluation.
+
+        Accounts are looked up in their protocol's most recent engine result
+        (end of the previous step, or the latest liquidation round).
+
+        Returns:
+            ``(equity, initial, maintenance)`` float64 arrays aligned with ``rows``.
+        """
+        rows = np.asarray(rows, np.int64)
+        out = np.full((3, len(rows)), np.nan)
+        for prows, res in self._m.margin_state.values():
+            pos = np.searchsorted(prows, rows)
+            pos = np.clip(pos, 0, max(len(prows) - 1, 0))
+            hit = (len(prows) > 0) & (prows[pos] == rows) if len(prows) else np.zeros(len(rows), bool)
+            out[0, hit] = res.equity[pos[hit]]
+            out[1, hit] = res.initial[pos[hit]]
+            out[2, hit] = res.maintenance[pos[hit]]
+        return out[0], out[1], out[2]
+
+    def deposit(self, row: int, amount: float, asset: int = 0) -> None:
+        """Top up an account from outside the world (default: the quote asset)."""
+        self._m.ledger.deposit(int(row), asset, float(amount))
+
+    def book_depth(self, instrument: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """L2 depth in quote-unit prices and base quantities: ``(bids, asks)``, each (k, 2)."""
+        inst = self._m.instruments[instrument]
+        bids, asks = self._m.books[instrument].depth(levels)
+        conv = np.array([inst.tick_size, inst.lot_size])
+        return bids * conv, asks * conv
+
+    def sweep_cost(self, instrument: int, side: int, qty: float):
+        """VWAP and slippage of a hypothetical market order of ``qty`` base units.
+
+        Returns:
+            ``(filled_qty, vwap, slippage)`` in base units, quote-unit price and
+            fraction of the mid (``nan`` when nothing would fill).
+        """
+        inst = self._m.instruments[instrument]
+        lots = int(max(round(qty / inst.lot_size), 0))
+        s = self._m.books[instrument].sweep_cost(int(side), lots)
+        return s.filled_qty * inst.lot_size, s.vwap * inst.tick_size, s.slippage
+
     def new_events(self, n: int) -> np.ndarray:
         """A zeroed array of ``n`` order events to fill in and submit."""
         return np.zeros(n, dtype=EVENT_DTYPE)

@@ -1,0 +1,122 @@
+"""Stylised facts of a run's returns, printed as a table.
+
+Statistics after Cont (2001), "Empirical properties of asset returns: stylized
+facts and statistical issues", Quantitative Finance 1:223–236, and the
+Franke–Westerhoff (2012) moment set (contagion_and_peers.md §4): lag-1
+autocorrelation of returns, excess kurtosis, autocorrelation of absolute
+returns at several lags (volatility clustering), and the Hill estimator of the
+tail index of |r| over the top 5 % of observations.
+
+Usage::
+
+    python -m experiments.stylised_facts outputs/<date>/<time>      # a run directory
+    python -m experiments.stylised_facts --run steps=5000 seed=3    # run first, then report
+
+It reads ``timeseries.parquet`` (never re-runs a finished simulation) and
+reports every ``<instrument>.mid`` series and the fundamentals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["StylisedFacts", "autocorrelation", "hill_tail_index", "log_returns", "stylised_facts"]
+
+
+@dataclass(frozen=True)
+class StylisedFacts:
+    """The statistics of one return series."""
+
+    n: int
+    acf1: float
+    excess_kurtosis: float
+    acf_abs_1: float
+    acf_abs_5: float
+    acf_abs_10: float
+    acf_abs_25: float
+    hill_alpha: float
+
+
+def log_returns(prices: np.ndarray, aggregate: int = 1) -> np.ndarray:
+    """Log returns over ``aggregate`` steps of a positive price series (NaNs dropped)."""
+    p = np.asarray(prices, dtype=np.float64)
+    p = p[np.isfinite(p) & (p > 0)][::aggregate]
+    return np.diff(np.log(p))
+
+
+def autocorrelation(x: np.ndarray, lag: int) -> float:
+    """Sample autocorrelation at ``lag`` (the usual biased estimator, as in Cont 2001)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) <= lag + 1:
+        return float("nan")
+    d = x - x.mean()
+    den = float(d @ d)
+    return float(d[:-lag] @ d[lag:] / den) if den > 0 else float("nan")
+
+
+def hill_tail_index(x: np.ndarray, tail: float = 0.05) -> float:
+    """Hill (1975) estimator of the tail index of |x| from the largest ``tail`` share.
+
+    ``alpha = 1 / mean(log(X_(i) / X_(k+1)))`` over the k largest values.
+    """
+    a = np.sort(np.abs(np.asarray(x, dtype=np.float64)))[::-1]
+    a = a[a > 0]
+    k = int(len(a) * tail)
+    if k < 5:
+        return float("nan")
+    return float(1.0 / np.mean(np.log(a[:k] / a[k])))
+
+
+def stylised_facts(prices: np.ndarray, aggregate: int = 1) -> StylisedFacts:
+    """All statistics of :class:`StylisedFacts` for one price series."""
+    r = log_returns(prices, aggregate)
+    ar = np.abs(r)
+    return StylisedFacts(
+        n=len(r), acf1=autocorrelation(r, 1),
+        excess_kurtosis=float(stats.kurtosis(r, fisher=True)) if len(r) > 3 else float("nan"),
+        acf_abs_1=autocorrelation(ar, 1), acf_abs_5=autocorrelation(ar, 5),
+        acf_abs_10=autocorrelation(ar, 10), acf_abs_25=autocorrelation(ar, 25),
+        hill_alpha=hill_tail_index(r))
+
+
+def facts_table(timeseries: pd.DataFrame, aggregate: int = 1) -> pd.DataFrame:
+    """Stylised facts of every mid and fundamental series of a run's time series."""
+    cols = [c for c in timeseries.columns if c.endswith(".mid") or c.endswith(".fundamental")]
+    rows = {c: asdict(stylised_facts(timeseries[c].to_numpy(), aggregate)) for c in cols}
+    return pd.DataFrame(rows).T
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table for a run directory, or run first with ``--run overrides...``."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", nargs="?", help="a run's output directory")
+    ap.add_argument("--run", nargs="*", metavar="OVERRIDE", help="run the model first")
+    ap.add_argument("--aggregate", type=int, default=1, help="steps per return")
+    args = ap.parse_args(argv)
+    if args.run is not None:
+        import sim
+
+        run_dir = sim.run(args.run, progress=True).out_dir
+    elif args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:
+        ap.error("give a run directory or --run")
+    path = Path(run_dir) / "timeseries.parquet"
+    if not path.is_file():
+        print(f"stylised_facts: no timeseries.parquet in {run_dir}", file=sys.stderr)
+        raise SystemExit(2)
+    table = facts_table(pd.read_parquet(path), args.aggregate)
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.float_format", "{:.3f}".format):
+        print(table)
+
+
+if __name__ == "__main__":
+    main()
