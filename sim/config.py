@@ -34,6 +34,7 @@ __all__ = [
     "RunConfig",
     "ScenarioConfig",
     "load_config",
+    "plain_config",
     "register_configs",
     "validate",
 ]
@@ -441,6 +442,20 @@ def load_config(overrides: list[str] | None = None, *, validate_values: bool = T
     if validate_values:
         validate(cfg)
     return cfg
+
+
+def plain_config(cfg: Any) -> RunConfig:
+    """The config as plain ``RunConfig`` dataclasses (fast attribute access in hot loops).
+
+    OmegaConf nodes cost microseconds per attribute read; the model reads its
+    config every step, so it converts once. Accepts a DictConfig (typed or
+    not) or a ``RunConfig``.
+    """
+    if isinstance(cfg, RunConfig):
+        return cfg
+    if not isinstance(cfg, DictConfig) or OmegaConf.get_type(cfg) is not RunConfig:
+        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
 
 
 def to_container(cfg: Any) -> dict[str, Any]:

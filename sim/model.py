@@ -30,7 +30,7 @@ import numpy as np
 
 from margin.engine import InstrumentSpecs, MarginInputs
 from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
-from sim.config import validate
+from sim.config import plain_config, validate
 from sim.funding import mark_price
 from sim.instruments import PERP, SPOT, Instrument
 from sim.ledger import HolderKind, Ledger, check_conservation
@@ -59,6 +59,7 @@ class MarketModel(mesa.Model):
     """
 
     def __init__(self, cfg: Any, *, check_invariants: bool | None = None) -> None:
+        cfg = plain_config(cfg)
         validate(cfg)
         super().__init__(rng=int(cfg.seed))
         self.cfg = cfg
@@ -216,7 +217,7 @@ class MarketModel(mesa.Model):
         qty = fills["qty"] * inst.lot_size
         self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
                                  fills["taker_side"], price, qty, proto.cfg.maker_fee,
-                                 proto.cfg.taker_fee, proto.treasury)
+                                 proto.cfg.taker_fee, proto.treasury, checked=False)
         self.last_price[inst.index] = price[-1]
         self._step_volume[inst.index] += qty.sum()
         self._step_notional[inst.index] += (price * qty).sum()

@@ -604,6 +604,8 @@ class Ledger:
         maker_fee_rate: Any,
         taker_fee_rate: Any,
         fee_row: int,
+        *,
+        checked: bool = True,
     ) -> None:
         """Settle a batch of fills of one instrument, in the given order.
 
@@ -626,12 +628,20 @@ class Ledger:
             maker_fee_rate: Scalar or ``float[k]`` maker fee rate.
             taker_fee_rate: Scalar or ``float[k]`` taker fee rate.
             fee_row: Row receiving the fees (usually a TREASURY).
+            checked: Validate the arguments (default). ``False`` is the hot
+                path for fills straight from an order book, whose rows, sides,
+                prices and quantities are valid by construction: int64 rows,
+                +-1 sides, positive float64 prices and quantities, scalar rates.
 
         Raises:
             ValueError: On a bad instrument, unset clearing row, mismatched or
                 non-finite arrays, non-positive price or qty, a side not in
                 {+1, -1}, or a WORLD/CLEARING trading row or CLEARING fee row.
         """
+        if not checked:
+            self._settle_unchecked(int(instrument), maker_rows, taker_rows, taker_side, price, qty,
+                                   float(maker_fee_rate), float(taker_fee_rate), int(fee_row))
+            return
         j = self._instrument(instrument)
         is_perp = bool(self._is_perp[j])
         if is_perp:
@@ -660,6 +670,24 @@ class Ledger:
             j, int(self.instrument_kind[j]), int(self.instrument_base[j]),
             int(self.instrument_quote[j]), int(self._clearing[j]),
             makers, takers, side, p, x, mfr, tfr, f,
+        )
+
+    def _settle_unchecked(self, j: int, makers: np.ndarray, takers: np.ndarray, side: np.ndarray,
+                          price: np.ndarray, qty: np.ndarray, mfr: float, tfr: float,
+                          fee_row: int) -> None:
+        k = len(makers)
+        if k == 0:
+            return
+        c64 = np.ascontiguousarray
+        kernels.settle_fills(
+            *self._kernel_arrays(
+                "collateral", "position", "entry_price", "realised_pnl", "fees_paid"
+            ),
+            self._budget_asset, self._budget_base, self._budget_quote,
+            j, int(self.instrument_kind[j]), int(self.instrument_base[j]),
+            int(self.instrument_quote[j]), int(self._clearing[j]),
+            c64(makers, np.int64), c64(takers, np.int64), c64(side, np.int64),
+            c64(price, np.float64), c64(qty, np.float64), np.full(k, mfr), np.full(k, tfr), fee_row,
         )
 
     def _kernel_arrays(self, *names: str) -> list[np.ndarray]:

@@ -331,3 +331,16 @@ def test_validation_errors():
         UnderlyingParams(deribit_grid(), som_mode="max")
     with pytest.raises(ValueError, match="max_credit"):
         PortfolioMarginEngine(max_credit=1.5)
+
+
+def test_hedged_book_needs_far_less_under_portfolio_than_static():
+    from margin.static import StaticIsolatedEngine
+
+    # long 1 BTC spot, short 1 BTC perpetual (the hedged book)
+    hedged = book_inputs([[1e5, 1.0, 0]], [[0, 0, -1, 0, 0, 0]])
+    portfolio = make_engine("portfolio").evaluate(hedged).initial[0]
+    static_tiers = StaticIsolatedEngine().evaluate(hedged).initial[0]
+    static_10x = StaticIsolatedEngine(max_leverage=10.0).evaluate(hedged).initial[0]
+    assert static_10x == pytest.approx(6_000.0)  # the perp alone at 1/L, spot not netted
+    assert portfolio < 0.25 * static_10x
+    assert static_tiers > 0
