@@ -68,7 +68,10 @@ class MarketModel(mesa.Model):
         self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets]]
         self.scenario = build_scenario(cfg.scenario, m)
         self.fundamental = np.concatenate([[1.0], self.scenario.prices])
-        self.oracle = Oracle(self.scenario.prices, cfg.oracle.latency_steps, cfg.oracle.twap_steps)
+        self.oracle = Oracle(self.scenario.prices, cfg.oracle.latency_steps, cfg.oracle.twap_steps,
+                             max_latency=getattr(self.scenario, "max_oracle_latency", 0))
+        self.liquidity = 1.0
+        """Market-wide liquidity multiplier from the scenario (1 normal, 0 makers withdraw)."""
         self.asset_prices = self.fundamental.copy()
         self.price_history = np.empty((cfg.steps + 1, len(self.asset_names)))
         self.price_history[0] = self.asset_prices
@@ -230,8 +233,12 @@ class MarketModel(mesa.Model):
         self._step_volume[:] = 0.0
         self._step_notional[:] = 0.0
         self._step_trades[:] = 0
+        t = self.steps
         self.fundamental[1:] = self.scenario.advance(self.rng)
-        self.asset_prices[1:] = self.oracle.publish(self.fundamental[1:])
+        self.asset_prices[1:] = self.oracle.publish(self.fundamental[1:],
+                                                    latency=self.scenario.oracle_latency(t),
+                                                    stale=self.scenario.oracle_stale(t))
+        self.liquidity = float(self.scenario.liquidity(t))
         if self.steps >= len(self.price_history):  # stepping past cfg.steps: grow
             self.price_history = np.concatenate([self.price_history,
                                                  np.empty_like(self.price_history)])

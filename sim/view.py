@@ -48,6 +48,11 @@ class MarketView:
         return self._m.steps
 
     @property
+    def liquidity(self) -> float:
+        """Market-wide liquidity multiplier set by the scenario (1 normal, 0 = makers withdraw)."""
+        return self._m.liquidity
+
+    @property
     def instruments(self) -> list[Instrument]:
         """All instruments of the world, by index."""
         return self._m.instruments
