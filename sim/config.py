@@ -20,6 +20,9 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from agents.liquidator import LiquidatorConfig, validate_liquidator_config
+from sim.liquidation import LiquidationConfig, validate_liquidation_config
+
 __all__ = [
     "AgentsConfig",
     "AssetConfig",
@@ -98,6 +101,7 @@ class ProtocolConfig:
     funding_cap: float = 0.0075
     insurance_fund: float = 1_000_000.0
     stp: str = "cancel_resting"
+    liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
 
 
 @dataclass
@@ -187,6 +191,7 @@ class AgentsConfig:
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     market_maker: MarketMakerConfig = field(default_factory=MarketMakerConfig)
+    liquidator: LiquidatorConfig = field(default_factory=LiquidatorConfig)
 
 
 @dataclass
@@ -310,6 +315,10 @@ def _validate_protocols(protocols: Any) -> None:
         _check_range(f"{k}.funding_cap", p.funding_cap, 0.0, 0.1)
         _check_range(f"{k}.insurance_fund", p.insurance_fund, 0.0)
         _choice(f"{k}.stp", p.stp, STP_MODES)
+        try:
+            validate_liquidation_config(p.liquidation, f"{k}.liquidation")
+        except ValueError as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float) -> None:
@@ -363,6 +372,10 @@ def _validate_agents(a: Any) -> None:
                  0.0, lo_open=True)
     _check_range("agents.market_maker.usd", mm.usd, 0.0)
     _check_range("agents.market_maker.base_notional", mm.base_notional, 0.0)
+    try:
+        validate_liquidator_config(a.liquidator)
+    except ValueError as exc:
+        raise ConfigError(f"agents.liquidator: {str(exc).splitlines()[0]}") from None
 
 
 def validate(cfg: Any) -> Any:

@@ -10,8 +10,10 @@ One step, one direction (DESIGN.md, "One step, one direction"):
 4. mark-to-market (mark = median of index, mid, last trade) and funding;
 5. each protocol's margin engine computes equity, IM and MM of all its
    accounts in one kernel call;
-6. liquidation rounds — not yet: accounts under maintenance are counted and
-   reported (the agents-and-liquidation work adds liquidators and cascades);
+6. liquidation rounds (:mod:`sim.liquidation`): undercollateralised accounts
+   are offered to liquidators, backstopped by the insurance fund, and losses
+   beyond equity go through the insurance fund, ADL or socialisation to
+   recorded bad debt; rounds repeat (re-marking and re-margining) up to a cap;
 7. issued-token revaluation — not yet (the contagion work);
 8. metrics are collected (Mesa ``DataCollector``).
 
@@ -34,6 +36,7 @@ from sim.config import plain_config, validate
 from sim.funding import mark_price
 from sim.instruments import PERP, SPOT, Instrument
 from sim.ledger import HolderKind, Ledger, check_conservation
+from sim.liquidation import LiquidationEngine, build_liquidators
 from sim.oracle import Oracle
 from sim.protocol import Protocol, make_book
 from sim.regimes import build_engine
@@ -76,6 +79,8 @@ class MarketModel(mesa.Model):
         self.price_history = np.empty((cfg.steps + 1, len(self.asset_names)))
         self.price_history[0] = self.asset_prices
         self._build_markets()
+        self.liquidation = LiquidationEngine(
+            self, {p.index: p.cfg.liquidation for p in self.protocols})
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
         self.last_price = np.full(len(self.instruments), np.nan)
         self.depth = np.zeros(len(self.instruments))
@@ -161,6 +166,7 @@ class MarketModel(mesa.Model):
                     self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
                                      acfg.noise.base_notional)
                     for _ in range(acfg.noise.n)], np.int64)
+        self.liquidators = build_liquidators(self, acfg.liquidator)
 
     def _seed_liquidity(self) -> None:
         """Market makers quote once before the first step so books start two-sided."""
@@ -246,8 +252,11 @@ class MarketModel(mesa.Model):
         self.agents.shuffle_do("step")
         self._mark_and_fund()
         result = self._evaluate_margins()
+        if self.liquidation.run(self.steps):  # phase 6: liquidation rounds, cascades
+            result = self.margin_state
         if self.check_invariants:
             check_conservation(self.ledger, self.marks)
+            self.liquidation.check_bad_debt()
         self._collect(result)
 
     def _depth_profile(self, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -331,6 +340,7 @@ class MarketModel(mesa.Model):
                                                 "gross_notional",
                                                 "below_maintenance", "negative_equity", "treasury",
                                                 "insurance_fund")]
+        names += self.liquidation.metric_names()
         return names
 
     def _depth_within(self, j: int, frac: float) -> float:
@@ -385,7 +395,11 @@ class MarketModel(mesa.Model):
             mt[f"{p.name}.below_maintenance"] = int(res.below_maintenance.sum())
             mt[f"{p.name}.negative_equity"] = int((res.equity < 0).sum())
             mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])
-            mt[f"{p.name}.insurance_fund"] = float(coll[p.insurance, 0])
+        value = self.ledger.account_value(self.asset_prices, self.marks)
+        for p in self.protocols:
+            # the fund may hold positions and assets taken over from bankrupt accounts
+            mt[f"{p.name}.insurance_fund"] = float(value[p.insurance])
+        self.liquidation.write_metrics(mt)
         self.datacollector.collect(self)
 
     # --------------------------------------------------------------- outputs

@@ -6,6 +6,7 @@ model and writes into one output directory:
 * ``config.yaml`` — the resolved config;
 * ``timeseries.parquet`` — model-level series from Mesa's DataCollector;
 * ``trades.parquet`` — every fill;
+* ``liquidations.parquet`` — every liquidation, backstop, ADL and bad-debt event;
 * ``summary.json`` — headline metrics (deterministic: no wall-clock values);
 * ``figures/market.png`` (and ``.pdf``) — price, spread and volume.
 
@@ -42,6 +43,7 @@ class RunResult:
         summary: Headline metrics (also in ``summary.json``).
         timeseries: One row per step (also in ``timeseries.parquet``).
         trades: One row per fill (also in ``trades.parquet``).
+        liquidations: One row per liquidation event (``liquidations.parquet``).
         out_dir: Directory holding the files.
         wall_seconds: Wall time of the simulation loop (not written to summary).
     """
@@ -52,6 +54,7 @@ class RunResult:
     out_dir: Path
     wall_seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
+    liquidations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _default_out_dir(seed: int) -> Path:
@@ -90,10 +93,14 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
     timeseries = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     trades = pd.DataFrame(model.trades_table())
     summary = summarize(model, timeseries, trades)
+    liquidations = pd.DataFrame(model.liquidation.events_table())
+    summary["liquidation"] = model.liquidation.summary()
     files = {"config": out / "config.yaml", "timeseries": out / "timeseries.parquet",
-             "trades": out / "trades.parquet", "summary": out / "summary.json"}
+             "trades": out / "trades.parquet", "liquidations": out / "liquidations.parquet",
+             "summary": out / "summary.json"}
     _write_parquet(timeseries, files["timeseries"])
     _write_parquet(trades, files["trades"])
+    _write_parquet(liquidations, files["liquidations"])
     files["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=_json_default)
                                 + "\n")
     if cfg.output.figures:
@@ -101,7 +108,7 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
 
         for draw in (market_figure, margin_figure, depth_figure):
             files.update(draw(timeseries, model, out / "figures"))
-    return RunResult(summary, timeseries, trades, out, wall, files)
+    return RunResult(summary, timeseries, trades, out, wall, files, liquidations)
 
 
 def _json_default(x: Any) -> Any:
