@@ -18,11 +18,41 @@ every step; the side that would push inventory past its limit is not quoted.
 Quotes are plain (not post-only) limits: a quote that crosses a stale resting
 order trades against it, so the maker picks off stale liquidity and keeps the
 book anchored to its fair value.
+
+Liquidity withdrawal (:class:`LiquidityWithdrawalConfig`, on by default). Market
+makers supply less liquidity when volatility or their own funding constraint
+binds: Brunnermeier & Pedersen (2009, "Market liquidity and funding
+liquidity", RFS 22(6), the margin spiral; reference note §1.7), Comerton-Forde
+et al. (2010, "Time variation in liquidity: the role of market-maker
+inventories and revenues", J. Finance 65(1): spreads widen with losses and
+inventory), Nagel (2012, "Evaporating liquidity", RFS 25(7): liquidity
+provision shrinks when volatility rises) and the 2010 Flash Crash, where
+intermediaries withdrew (Kirilenko, Kyle, Samadi & Tuzun 2017, J. Finance
+72(3)). Two stress gauges, each mapped linearly to ``[0, 1]`` between a
+"widen" and a "pull" threshold:
+
+* volatility: the ratio of the EWMA volatility above to a slow EWMA of the
+  same returns (half-life ``calm_halflife_steps``), the maker's calm level;
+* margin usage: initial requirement / equity of its own account from
+  ``view.margin`` (the last evaluation).
+
+With stress ``x`` (the larger of the two) the total spread is multiplied by
+``1 + (max_spread_mult − 1) x`` around its centre and the quote size by
+``1 − (1 − min_size_frac) x``; at or above either pull threshold the maker
+cancels its quotes and places none. Below both widen thresholds the quotes
+are exactly those of the plain model.
+
+Market-wide liquidity. The maker also reads ``model.liquidity`` if the model
+has that attribute — a float in ``[0, 1]`` or a per-instrument array of such,
+set by a liquidity-drought scenario — and multiplies its quote size by it (0:
+no quotes). A model without the attribute counts as 1. This applies whether or
+not withdrawal is enabled.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import mesa
@@ -30,7 +60,100 @@ import numpy as np
 
 from sim.view import CANCEL, LIMIT, STATUS_RESTING
 
-__all__ = ["AvellanedaStoikovMaker", "avellaneda_stoikov_quotes"]
+__all__ = [
+    "AvellanedaStoikovMaker",
+    "LiquidityWithdrawalConfig",
+    "avellaneda_stoikov_quotes",
+    "validate_withdrawal_config",
+    "withdrawal_factors",
+]
+
+
+@dataclass
+class LiquidityWithdrawalConfig:
+    """When a market maker widens, thins and pulls its quotes (see the module docstring).
+
+    The model's ``MarketMakerConfig`` carries one as ``withdrawal``; a maker
+    whose config has none uses these defaults.
+
+    Attributes:
+        enabled: Apply the volatility and margin-usage rules.
+        calm_halflife_steps: Half-life of the slow EWMA variance taken as the
+            calm level (one day of one-minute steps).
+        vol_widen_ratio: Start widening when EWMA vol / calm vol exceeds this.
+        vol_pull_ratio: Pull all quotes at or above this vol ratio.
+        usage_widen: Start widening when IM / equity exceeds this.
+        usage_pull: Pull all quotes at or above this IM / equity.
+        max_spread_mult: Spread multiplier at full stress (just below pulling).
+        min_size_frac: Quote-size fraction at full stress.
+    """
+
+    enabled: bool = True
+    calm_halflife_steps: int = 1440
+    vol_widen_ratio: float = 2.0
+    vol_pull_ratio: float = 5.0
+    usage_widen: float = 0.5
+    usage_pull: float = 0.9
+    max_spread_mult: float = 4.0
+    min_size_frac: float = 0.25
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
+
+
+def validate_withdrawal_config(cfg: Any, prefix: str = "agents.market_maker.withdrawal") -> None:
+    """Check a :class:`LiquidityWithdrawalConfig` (or an OmegaConf node of that shape).
+
+    Raises:
+        ValueError: One line naming the first bad key, its value and what is allowed.
+    """
+    if not isinstance(cfg.enabled, bool):
+        _fail(f"{prefix}.enabled", cfg.enabled, "must be true or false")
+    for key in ("calm_halflife_steps", "vol_widen_ratio", "vol_pull_ratio", "usage_widen",
+                "usage_pull", "max_spread_mult", "min_size_frac"):
+        v = getattr(cfg, key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            _fail(f"{prefix}.{key}", v, "must be a number")
+    if cfg.calm_halflife_steps < 1:
+        _fail(f"{prefix}.calm_halflife_steps", cfg.calm_halflife_steps, "must be >= 1")
+    if cfg.vol_widen_ratio < 1.0:
+        _fail(f"{prefix}.vol_widen_ratio", cfg.vol_widen_ratio, "must be >= 1")
+    if cfg.vol_pull_ratio <= cfg.vol_widen_ratio:
+        _fail(f"{prefix}.vol_pull_ratio", cfg.vol_pull_ratio,
+              f"must be > vol_widen_ratio ({cfg.vol_widen_ratio})")
+    if cfg.usage_widen < 0.0:
+        _fail(f"{prefix}.usage_widen", cfg.usage_widen, "must be >= 0")
+    if cfg.usage_pull <= cfg.usage_widen:
+        _fail(f"{prefix}.usage_pull", cfg.usage_pull, f"must be > usage_widen ({cfg.usage_widen})")
+    if cfg.max_spread_mult < 1.0:
+        _fail(f"{prefix}.max_spread_mult", cfg.max_spread_mult, "must be >= 1")
+    if not 0.0 <= cfg.min_size_frac <= 1.0:
+        _fail(f"{prefix}.min_size_frac", cfg.min_size_frac, "must be in [0, 1]")
+
+
+def withdrawal_factors(vol_ratio: float, usage: float, cfg: Any) -> tuple[float, float]:
+    """Spread and size multipliers of a stressed maker (module docstring).
+
+    Args:
+        vol_ratio: EWMA volatility over its calm level.
+        usage: Margin usage, initial requirement / equity (``inf`` when equity <= 0).
+        cfg: A :class:`LiquidityWithdrawalConfig`.
+
+    Returns:
+        ``(spread_mult, size_mult)``; ``(1.0, 1.0)`` when unstressed or disabled,
+        ``size_mult == 0.0`` when quotes are pulled.
+    """
+    if not cfg.enabled:
+        return 1.0, 1.0
+    if vol_ratio >= cfg.vol_pull_ratio or usage >= cfg.usage_pull:
+        return 1.0, 0.0
+    x_vol = (vol_ratio - cfg.vol_widen_ratio) / (cfg.vol_pull_ratio - cfg.vol_widen_ratio)
+    x_use = (usage - cfg.usage_widen) / (cfg.usage_pull - cfg.usage_widen)
+    x = min(max(x_vol, x_use, 0.0), 1.0)
+    if x == 0.0:
+        return 1.0, 1.0
+    return 1.0 + (cfg.max_spread_mult - 1.0) * x, 1.0 - (1.0 - cfg.min_size_frac) * x
 
 
 def avellaneda_stoikov_quotes(s: float, q: float, gamma: float, sigma: float, horizon: float,
@@ -64,31 +187,74 @@ class AvellanedaStoikovMaker(mesa.Agent):
 
     Attributes:
         account: Ledger row (set by the model).
+        withdrawal: The :class:`LiquidityWithdrawalConfig` in force
+            (``cfg.withdrawal``, or the defaults when the config has none).
+        vol_ratio: EWMA volatility over its calm level, as of the last quote.
+        margin_usage: Initial requirement / equity, as of the last quote.
+        spread_mult: Spread multiplier applied at the last quote.
+        size_mult: Quote-size multiplier applied at the last quote (including
+            the market-wide liquidity; 0 when pulled).
+        pulled: Whether the last quote placed nothing because of stress or
+            zero market liquidity.
     """
 
     def __init__(self, model: mesa.Model, instrument: int, cfg: Any) -> None:
         super().__init__(model)
         self.instrument = int(instrument)
         self.cfg = cfg
+        withdrawal = getattr(cfg, "withdrawal", None)
+        self.withdrawal = LiquidityWithdrawalConfig() if withdrawal is None else withdrawal
+        validate_withdrawal_config(self.withdrawal)
         self.account = -1
         self._live = np.zeros(0, np.int64)
         self._last_s: float | None = None
         self._var: float | None = None
+        self._calm_var: float | None = None
         self._base0: float | None = None
+        self.vol_ratio = 1.0
+        self.margin_usage = 0.0
+        self.spread_mult = 1.0
+        self.size_mult = 1.0
+        self.pulled = False
 
     def _update_vol(self, s: float) -> float:
         view = self.model.view
         prior = self._var
+        calm = self._calm_var
         if prior is None:
             # prior from the per-step variance implied by a 60 % annualised vol
             prior = 0.36 * view.step_years
+        if calm is None:
+            calm = prior
         if self._last_s is not None and self._last_s > 0:
             r = math.log(s / self._last_s)
             lam = 0.5 ** (1.0 / self.cfg.vol_halflife_steps)
             prior = lam * prior + (1.0 - lam) * r * r
+            lam_calm = 0.5 ** (1.0 / self.withdrawal.calm_halflife_steps)
+            calm = lam_calm * calm + (1.0 - lam_calm) * r * r
         self._var = prior
+        self._calm_var = calm
         self._last_s = s
+        self.vol_ratio = math.sqrt(prior / calm) if calm > 0 else 1.0
         return math.sqrt(prior)
+
+    def _margin_usage(self) -> float:
+        """Initial requirement over equity of the maker's account (0 before any evaluation)."""
+        equity, initial, _mm = self.model.view.margin(np.array([self.account]))
+        eq, im = float(equity[0]), float(initial[0])
+        if math.isnan(eq) or math.isnan(im) or im <= 0.0:
+            return 0.0
+        return im / eq if eq > 0.0 else math.inf
+
+    def _market_liquidity(self) -> float:
+        """The model's market-wide liquidity multiplier for this book (1 when absent)."""
+        x = getattr(self.model, "liquidity", 1.0)
+        if np.ndim(x) > 0:
+            x = np.asarray(x)[self.instrument]
+        x = float(x)
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"model.liquidity = {x!r} is invalid: must be in [0, 1]")
+        return x
 
     def _inventory(self, s: float) -> float:
         """Inventory in base units: perp position, or spot holding above the initial one."""
@@ -110,10 +276,18 @@ class AvellanedaStoikovMaker(mesa.Agent):
         inst = view.instruments[j]
         s = view.underlying_price(j)
         sigma = self._update_vol(s)
+        self.margin_usage = self._margin_usage()
+        spread_mult, size_mult = withdrawal_factors(self.vol_ratio, self.margin_usage,
+                                                    self.withdrawal)
+        size_mult *= self._market_liquidity()
+        self.spread_mult, self.size_mult = spread_mult, size_mult
         size = cfg.order_notional / s
         inv = self._inventory(s)
         bid, ask = avellaneda_stoikov_quotes(s, inv / size, cfg.gamma, sigma, cfg.horizon_steps,
                                              cfg.k)
+        if spread_mult != 1.0:
+            centre, half = 0.5 * (bid + ask), 0.5 * (ask - bid) * spread_mult
+            bid, ask = centre - half, centre + half
         levels = np.arange(cfg.levels)
         spacing = cfg.level_spacing_bps * 1e-4
         bid_ticks = inst.ticks(bid * (1.0 - spacing * levels), side=1)
@@ -121,7 +295,13 @@ class AvellanedaStoikovMaker(mesa.Agent):
         ask_ticks = np.maximum(ask_ticks, bid_ticks[0] + 1)
         quote_bids = inv * s < cfg.inventory_limit_notional
         quote_asks = inv * s > -cfg.inventory_limit_notional
-        lots = int(inst.lots(size))
+        if size_mult == 1.0:
+            lots = int(inst.lots(size))
+        else:
+            lots = int(np.rint(size * size_mult / inst.lot_size))
+        self.pulled = lots <= 0
+        if self.pulled:
+            quote_bids = quote_asks = False
         n_cancel = len(self._live)
         n_new = cfg.levels * (int(quote_bids) + int(quote_asks))
         ev = view.new_events(n_cancel + n_new)

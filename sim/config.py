@@ -20,7 +20,12 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from agents.arbitrageur import ArbitrageurConfig, validate_arbitrageur_config
+from agents.fundamentalist import FundamentalistConfig, validate_fundamentalist_config
+from agents.leveraged import LeveragedConfig, validate_leveraged_config
 from agents.liquidator import LiquidatorConfig, validate_liquidator_config
+from agents.market_maker import LiquidityWithdrawalConfig, validate_withdrawal_config
+from agents.momentum import MomentumConfig, validate_momentum_config
 from sim.liquidation import LiquidationConfig, validate_liquidation_config
 
 __all__ = [
@@ -183,6 +188,7 @@ class MarketMakerConfig:
     inventory_limit_notional: float = 1_000_000.0
     usd: float = 5_000_000.0
     base_notional: float = 2_000_000.0
+    withdrawal: LiquidityWithdrawalConfig = field(default_factory=LiquidityWithdrawalConfig)
 
 
 @dataclass
@@ -192,6 +198,10 @@ class AgentsConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     market_maker: MarketMakerConfig = field(default_factory=MarketMakerConfig)
     liquidator: LiquidatorConfig = field(default_factory=LiquidatorConfig)
+    fundamentalist: FundamentalistConfig = field(default_factory=FundamentalistConfig)
+    momentum: MomentumConfig = field(default_factory=MomentumConfig)
+    leveraged: LeveragedConfig = field(default_factory=LeveragedConfig)
+    arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
 
 
 @dataclass
@@ -376,6 +386,17 @@ def _validate_agents(a: Any) -> None:
         validate_liquidator_config(a.liquidator)
     except ValueError as exc:
         raise ConfigError(f"agents.liquidator: {str(exc).splitlines()[0]}") from None
+    checks = ((validate_withdrawal_config, a.market_maker.withdrawal,
+               "agents.market_maker.withdrawal"),
+              (validate_fundamentalist_config, a.fundamentalist, "agents.fundamentalist"),
+              (validate_momentum_config, a.momentum, "agents.momentum"),
+              (validate_leveraged_config, a.leveraged, "agents.leveraged"),
+              (validate_arbitrageur_config, a.arbitrageur, "agents.arbitrageur"))
+    for check, node, key in checks:
+        try:
+            check(node, key)
+        except ValueError as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def validate(cfg: Any) -> Any:

@@ -62,6 +62,13 @@ def tail_metrics(insolvent_debt: np.ndarray, liquidation_volume: np.ndarray,
             "runs": int(debt.size), "quantile": q}
 
 
+def _posted(series: pd.Series) -> np.ndarray:
+    """A margin series from the first step with a positive value."""
+    m = series.to_numpy(dtype=np.float64)
+    first = np.flatnonzero(m > 0)
+    return m[first[0]:] if len(first) else m[:0]
+
+
 def _f(x: Any) -> float | None:
     x = float(x)
     return None if not np.isfinite(x) else round(x, 10)
@@ -124,9 +131,10 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "final_accounts_negative_equity": int(ts[f"{k}.negative_equity"].iloc[-1]),
             "mean_initial_margin": _f(ts[f"{k}.initial_margin"].mean()),
             # procyclicality of total initial margin (EMIR Art. 28 review measures)
-            "margin_peak_to_trough": _f(peak_to_trough(ts[f"{k}.initial_margin"].to_numpy())),
+            # (from the first step with any margin posted)
+            "margin_peak_to_trough": _f(peak_to_trough(_posted(ts[f"{k}.initial_margin"]))),
             "margin_max_60_step_increase": _f(max_n_step_increase(
-                ts[f"{k}.initial_margin"].to_numpy(), 60)),
+                _posted(ts[f"{k}.initial_margin"]), 60)),
             "n_accounts": len(p.accounts),
             # capital efficiency: gross perp notional carried per unit of initial margin
             "capital_efficiency": _f(ts[f"{k}.gross_notional"].mean()

@@ -166,7 +166,41 @@ class MarketModel(mesa.Model):
                     self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
                                      acfg.noise.base_notional)
                     for _ in range(acfg.noise.n)], np.int64)
+        self._build_strategy_agents(acfg)
         self.liquidators = build_liquidators(self, acfg.liquidator)
+
+    def _build_strategy_agents(self, acfg: Any) -> None:
+        """Fundamentalists, momentum traders, leveraged traders and arbitrageurs."""
+        from agents.arbitrageur import Arbitrageur
+        from agents.fundamentalist import FundamentalistPopulation
+        from agents.leveraged import LeveragedTraderPopulation
+        from agents.momentum import MomentumPopulation
+
+        self.leveraged: list[LeveragedTraderPopulation] = []
+        self.arbitrageurs: list[Arbitrageur] = []
+        for proto in self.protocols:
+            insts = [i.index for i in proto.instruments]
+            for cls, c in ((FundamentalistPopulation, acfg.fundamentalist),
+                           (MomentumPopulation, acfg.momentum)):
+                if c.n > 0:
+                    pop = cls(self, insts, c)
+                    # assigning accounts draws each trader's parameters from self.rng
+                    pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, c.usd,
+                                                              c.base_notional)
+                                             for _ in range(c.n)], np.int64)
+            lc = acfg.leveraged
+            if lc.n > 0 and any(i.is_perp for i in proto.instruments):
+                pop = LeveragedTraderPopulation(self, insts, lc)
+                pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, lc.usd, 0.0)
+                                         for _ in range(lc.n)], np.int64)
+                self.leveraged.append(pop)
+        ac = acfg.arbitrageur
+        if ac.enabled:
+            arb = Arbitrageur(self, [i.index for i in self.instruments], ac)
+            arb.accounts = {p.index: self.open_trader(p.index, arb.unique_id, ac.usd,
+                                                      ac.base_notional)
+                            for p in self.protocols}
+            self.arbitrageurs.append(arb)
 
     def _seed_liquidity(self) -> None:
         """Market makers quote once before the first step so books start two-sided."""

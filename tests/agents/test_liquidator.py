@@ -25,7 +25,7 @@ MID = 58_500.0
 
 @functools.lru_cache(maxsize=1)
 def _cfg():
-    return load_config(["agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
+    return load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
                         "margin.params.tiers=flat", "+margin.params.imr=0.1",
                         "+margin.params.mmr=0.05", "agents.market_maker.per_book=0"])
 

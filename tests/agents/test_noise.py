@@ -10,7 +10,7 @@ from sim.model import MarketModel
 
 
 def _run(extra, steps=120):
-    cfg = load_config(["agents.noise.n=60", "output.figures=false", f"steps={steps}", *extra])
+    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=60", "output.figures=false", f"steps={steps}", *extra])
     model = MarketModel(cfg)
     for _ in range(steps):
         model.step()

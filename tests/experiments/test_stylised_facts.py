@@ -28,7 +28,8 @@ def test_statistics_on_known_series():
 
 
 def test_calm_default_run_has_loose_stylised_facts(tmp_path):
-    res = sim.run(["steps=3000", "agents.noise.n=100", "output.figures=false"], out_dir=tmp_path)
+    res = sim.run(["agents=minimal", "scenario=calm", "steps=3000", "agents.noise.n=100",
+                   "output.figures=false"], out_dir=tmp_path)
     table = facts_table(res.timeseries)
     mids = table[table.index.str.endswith(".mid")]
     # returns of the book mid: little linear autocorrelation (bid-ask bounce allowed),

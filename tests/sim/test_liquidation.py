@@ -29,7 +29,7 @@ from sim.liquidation import (
 )
 from sim.model import MarketModel
 
-BASE = ["agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
+BASE = ["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
         "margin.params.tiers=flat", "+margin.params.imr=0.1", "+margin.params.mmr=0.05",
         "agents.market_maker.per_book=0"]
 BTC = 0  # the BTC perpetual's instrument index

@@ -44,7 +44,7 @@ def test_mids_track_the_fundamental(tmp_path):
 
 
 def _small():
-    return ["agents.noise.n=40", "output.figures=false"]
+    return ["agents=minimal", "scenario=calm", "agents.noise.n=40", "output.figures=false"]
 
 
 def test_run_writes_outputs_and_api_matches_files(tmp_path):
