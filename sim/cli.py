@@ -36,8 +36,15 @@ def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
         track = e["tracking_error_bps"] if e["tracking_error_bps"] is not None else float("nan")
         lines.append(f"{name:<22}{e['trades']:>8}{e['notional']:>16,.0f}{spread:>12.2f}{track:>11.2f}")
     for name, p in s["protocols"].items():
-        lines.append(f"{name}: fees {p['fees_collected']:,.0f}, max accounts below maintenance "
-                     f"{p['max_accounts_below_maintenance']}, insurance fund {p['insurance_fund']:,.0f}")
+        lines.append(f"{name}: fees {p['fees_collected']:,.0f}, insurance fund "
+                     f"{p['insurance_fund']:,.0f}, total margin peak/trough "
+                     f"{p['margin_peak_to_trough'] or float('nan'):.1f}")
+        liq = s.get("liquidation", {}).get(name)
+        if liq:
+            lines.append(f"{name}: {liq['events']:.0f} liquidation events ({liq['liquidations']:.0f} "
+                         f"by liquidators, {liq['backstops']:.0f} backstops), notional "
+                         f"{liq['notional']:,.0f}, insolvency {liq['insolvency']:,.0f}, bad debt "
+                         f"{liq['bad_debt_total']:,.0f}, deepest cascade {liq['max_depth']:.0f} rounds")
     return "\n".join(lines)
 
 

@@ -13,9 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["OKABE_ITO", "depth_figure", "margin_figure", "market_figure", "save"]
+__all__ = ["OKABE_ITO", "depth_figure", "liquidation_figure", "margin_figure", "market_figure",
+           "save"]
 
 OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
 
@@ -130,3 +132,64 @@ def depth_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path]
         fig.colorbar(im, ax=ax, label=f"million {model.asset_names[0]}")
     axes[-1, 0].set_xlabel("step")
     return save(fig, out_dir, "depth")
+
+
+def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
+                       out_dir: Path) -> dict[str, Path]:
+    """Prices with liquidation markers, and liquidated notional by cascade round.
+
+    Args:
+        ts: The run's time series.
+        events: The run's liquidation events (``liquidations.parquet``).
+        model: The finished model (names only).
+        out_dir: Where to write ``liquidations.png`` / ``.pdf``.
+    """
+    assets = model.asset_names[1:]
+    fig, axes = plt.subplots(2, len(assets), figsize=(5.5 * len(assets), 6.5), squeeze=False)
+    kinds = ["liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt"]
+    colours = dict(zip(kinds, OKABE_ITO[1:], strict=False))
+    quote = model.asset_names[0]
+    if len(events):
+        base = np.array([i.base for i in model.instruments])
+        inst = events["instrument"].to_numpy()
+        events = events.assign(underlying=np.where(inst >= 0, base[np.maximum(inst, 0)],
+                                                   events["asset"].to_numpy()))
+    for c, asset in enumerate(assets):
+        a_idx = c + 1  # asset index in the world (the quote asset is 0)
+        ax = axes[0, c]
+        ax.plot(ts["step"], ts[f"{asset}.fundamental"], color=OKABE_ITO[0], lw=1.0, label="fundamental")
+        perps = [i for i in model.instruments if model.asset_names[i.base] == asset and i.is_perp]
+        for inst in perps:
+            ax.plot(ts["step"], ts[f"{inst.name}.mid"], color=OKABE_ITO[5], lw=0.8,
+                    label=f"{inst.name} mid")
+        sel = events[events["underlying"] == a_idx] if len(events) else events
+        for kind in kinds:
+            ev = sel[sel["kind"] == kind] if len(sel) else sel
+            ev = ev[ev["instrument"] >= 0] if len(ev) else ev
+            if len(ev):
+                ax.scatter(ev["step"], ev["price"], s=12, color=colours[kind], marker="v",
+                           label=f"{kind} ({len(ev)})", zorder=3)
+        ax.set_title(f"{asset}: prices and liquidations")
+        ax.set_ylabel(f"price ({quote})")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    ax = axes[1, 0]
+    if len(events):
+        by_round = (events.assign(notional=events["notional"].abs())
+                    .pivot_table(index="round", columns="kind", values="notional", aggfunc="sum",
+                                 fill_value=0.0))
+        bottom = None
+        for kind in [k for k in kinds if k in by_round.columns]:
+            ax.bar(by_round.index, by_round[kind] / 1e6, bottom=bottom, color=colours[kind],
+                   label=kind)
+            bottom = by_round[kind] / 1e6 if bottom is None else bottom + by_round[kind] / 1e6
+        ax.set_xticks(by_round.index)
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no liquidations", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("liquidation round within a step (cascade depth)")
+    ax.set_ylabel(f"liquidated notional (million {quote})")
+    ax.set_title("liquidation volume by round")
+    for extra in axes[1, 1:]:
+        extra.axis("off")
+    return save(fig, out_dir, "liquidations")

@@ -104,10 +104,11 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
     files["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=_json_default)
                                 + "\n")
     if cfg.output.figures:
-        from sim.figures import depth_figure, margin_figure, market_figure
+        from sim.figures import depth_figure, liquidation_figure, margin_figure, market_figure
 
         for draw in (market_figure, margin_figure, depth_figure):
             files.update(draw(timeseries, model, out / "figures"))
+        files.update(liquidation_figure(timeseries, liquidations, model, out / "figures"))
     return RunResult(summary, timeseries, trades, out, wall, files, liquidations)
 
 
