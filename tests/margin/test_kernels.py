@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.kernels import scan_tail_tiled, tail_count, tail_risk_tiled, topk_tail, worst_loss_tiled
+from margin.kernels import (
+    _topk_screened,
+    scan_tail_tiled,
+    scan_tail_tiled_parallel,
+    screen_z,
+    tail_count,
+    tail_risk_tiled,
+    tail_risk_tiled_parallel,
+    topk_tail,
+    worst_loss_tiled,
+)
 
 
 def brute_tail(x, u, confidence):
@@ -113,3 +123,131 @@ def test_no_exposure_columns_give_zero_losses():
 def test_tail_size_out_of_range_is_refused():
     with pytest.raises(ValueError, match="tail size"):
         tail_risk_tiled(np.ones((2, 1)), np.ones((1, 5)), 6, 4)
+
+
+def sparse_book(rng, n_acc, n_cols, density):
+    held = rng.random((n_acc, n_cols)) < density
+    scale = 10.0 ** rng.integers(-2, 3, (n_acc, 1))
+    return np.where(held, rng.normal(size=(n_acc, n_cols)) * scale, 0.0)
+
+
+@pytest.mark.parametrize("tile", [1, 7, 64, 100, 256, 5000])
+@pytest.mark.parametrize(("n_cols", "density"), [(1, 1.0), (6, 0.5), (13, 0.3), (9, 1.0)])
+def test_parallel_var_es_equal_brute_force(tile, n_cols, density):
+    # tile sizes include non-divisors of the 203 accounts, a single account, and more than all
+    rng = np.random.default_rng(tile * 100 + n_cols)
+    x = sparse_book(rng, 203, n_cols, density)
+    x[5] = 0.0  # an account with no exposure: all losses 0
+    for n_scen, confidence in ((1000, 0.99), (250, 0.975), (37, 0.9), (5, 0.5)):
+        u = rng.standard_t(3, size=(n_cols, n_scen))
+        k = tail_count(confidence, n_scen)
+        var, es = tail_risk_tiled_parallel(x, u, k, tile)
+        bvar, bes = brute_tail(x, u, confidence)
+        np.testing.assert_allclose(var, bvar, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(es, bes, rtol=1e-12, atol=1e-12)
+        svar, ses = tail_risk_tiled(x, u, k, 64)
+        np.testing.assert_allclose(var, svar, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(es, ses, rtol=1e-12, atol=1e-12)
+        assert var[5] == 0.0 and es[5] == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_acc=st.integers(1, 70), n_cols=st.integers(0, 9), n_scen=st.integers(1, 1200),
+       confidence=st.floats(0.5, 0.999), density=st.floats(0.0, 1.0),
+       tile=st.sampled_from([1, 3, 16, 50, 256]), seed=st.integers(0, 2**31))
+def test_parallel_random_shapes_equal_brute_force(n_acc, n_cols, n_scen, confidence, density, tile,
+                                                  seed):
+    rng = np.random.default_rng(seed)
+    x = sparse_book(rng, n_acc, n_cols, density)
+    u = rng.normal(size=(n_cols, n_scen))
+    k = tail_count(confidence, n_scen)
+    var, es = tail_risk_tiled_parallel(x, u, k, tile)
+    bvar, bes = brute_tail(x, u, confidence) if n_cols else (np.zeros(n_acc), np.zeros(n_acc))
+    np.testing.assert_allclose(var, bvar, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(es, bes, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [1, 5, 256])
+def test_parallel_fused_pass_matches_serial(tile):
+    rng = np.random.default_rng(11)
+    x = sparse_book(rng, 301, 4, 0.6)
+    scan = rng.normal(size=(4, 30))
+    joint = rng.normal(size=(4, 500))
+    starts = np.array([0, 16, 30], np.int64)
+    k = tail_count(0.99, 500)
+    worst, var, es = scan_tail_tiled_parallel(x, scan, starts, joint, k, tile)
+    sworst, svar, ses = scan_tail_tiled(x, scan, starts, joint, k, 64)
+    np.testing.assert_allclose(worst, sworst, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, svar, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(es, ses, rtol=1e-12, atol=1e-12)
+    worst_only, v0, _ = scan_tail_tiled_parallel(x, scan, starts, np.empty((4, 0)), 1, tile)
+    np.testing.assert_array_equal(worst_only, worst)
+    assert np.all(v0 == 0.0)
+
+
+def test_parallel_tail_size_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="tail size"):
+        tail_risk_tiled_parallel(np.ones((2, 1)), np.ones((1, 5)), 6, 4)
+    with pytest.raises(ValueError, match="tail size"):
+        tail_risk_tiled_parallel(np.ones((2, 1)), np.ones((1, 5)), 0, 4)
+
+
+def _screened(losses, k, z=None):
+    s = losses.shape[0]
+    z = screen_z(k, s) if z is None else z
+    scratch = np.empty(s // 8), np.empty(s // 8, np.int64), np.empty(s)
+    return _topk_screened(losses, k, np.empty(k + 4), z, *scratch)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 25, 40, 125])
+def test_screened_selection_is_bit_identical_to_topk_tail(k):
+    # Gaussian, heavy right tail (many candidates: streaming branch), heavy left tail (few losses
+    # above the screen: exact fallback), many ties, constant, and a remainder past the 8 blocks
+    rng = np.random.default_rng(k)
+    rows = [rng.normal(size=1000), rng.standard_t(1.5, size=1000), -rng.lognormal(0, 2, 1000),
+            rng.lognormal(0, 2, 1000), rng.integers(0, 4, 1000).astype(float), np.full(1000, 2.5),
+            rng.normal(size=1003) * 1e8 + 1e12]
+    for losses in rows:
+        expected = topk_tail(losses, k, np.empty(k + 4))
+        for z in (None, -3.0, 0.0, 6.0):
+            assert _screened(losses, k, z) == expected
+
+
+def test_screened_selection_non_finite_rows_fall_back_to_topk_tail():
+    losses = np.random.default_rng(0).normal(size=800)
+    for bad in (np.inf, -np.inf):
+        row = losses.copy()
+        row[17] = bad
+        assert _screened(row, 8) == topk_tail(row, 8, np.empty(12))
+    row = losses.copy()
+    row[3] = np.nan
+    got, exp = _screened(row, 8), topk_tail(row, 8, np.empty(12))
+    np.testing.assert_array_equal(got, exp)
+
+
+def test_screen_z_is_the_normal_tail_quantile():
+    assert screen_z(10, 1000) == pytest.approx(2.0537489, abs=1e-6)  # P(Z > z) = 0.02
+    assert screen_z(300, 1000) == 0.0  # capped at the median
+
+
+@pytest.mark.parametrize("tile", [3, 4, 9, 256])
+def test_parallel_runs_of_equal_holdings_equal_brute_force(tile):
+    # runs of 1..9 accounts with the same holdings: the four-account pass and the single-account
+    # pass both occur, across tile boundaries
+    rng = np.random.default_rng(tile)
+    patterns = [rng.random(7) < 0.5 for _ in range(12)]
+    patterns[3][:] = True
+    patterns[5][:] = False
+    held = np.concatenate([np.tile(p, (n, 1)) for p, n in zip(patterns, range(1, 13), strict=True)])
+    x = np.where(held, rng.normal(size=held.shape), 0.0)
+    u = rng.normal(size=(7, 400))
+    scan = rng.normal(size=(7, 32))
+    starts = np.array([0, 16, 32], np.int64)
+    k = tail_count(0.99, 400)
+    worst, var, es = scan_tail_tiled_parallel(x, scan, starts, u, k, tile)
+    bvar, bes = brute_tail(x, u, 0.99)
+    np.testing.assert_allclose(var, bvar, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(es, bes, rtol=1e-12, atol=1e-12)
+    full = x @ scan
+    np.testing.assert_allclose(worst, np.stack([full[:, :16].max(1), full[:, 16:].max(1)], 1),
+                               rtol=1e-12, atol=1e-12)
