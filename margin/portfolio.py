@@ -91,7 +91,12 @@ from margin.engine import (
     MarginResult,
     register_engine,
 )
-from margin.kernels import DEFAULT_TILE_ROWS, scan_tail_tiled, tail_count
+from margin.kernels import (
+    DEFAULT_TILE_ROWS,
+    scan_tail_tiled,
+    scan_tail_tiled_parallel,
+    tail_count,
+)
 from margin.pricing import black76_greeks_vec, black76_price_vec
 from margin.scenarios import (
     JointScenarios,
@@ -112,6 +117,8 @@ __all__ = [
 ]
 
 _DAYS_PER_YEAR = 365.0
+PARALLEL_MIN_ACCOUNTS = 20_000
+"""Accounts from which evaluation uses the parallel scan kernel (thread start-up dominates below)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,8 +402,10 @@ class PortfolioMarginEngine(MarginEngine):
         positions = np.where((inputs.specs.kind == SPOT)[None, :], 0.0, positions)
         x = np.ascontiguousarray(
             np.hstack([positions, _adjusted(collateral, inputs.haircuts)]), dtype=np.float64)
-        worst, var, es = scan_tail_tiled(x, prep.scan_loss, prep.seg_start, prep.joint_loss,
-                                         prep.k, self.tile_rows)
+        # large books: the numba-parallel kernel (no BLAS inside, results identical per account)
+        kernel = scan_tail_tiled_parallel if len(x) >= PARALLEL_MIN_ACCOUNTS else scan_tail_tiled
+        worst, var, es = kernel(x, prep.scan_loss, prep.seg_start, prep.joint_loss, prep.k,
+                                self.tile_rows)
         scan_u = np.maximum(worst, 0.0)
         total = scan_u.sum(axis=1)
         n = len(x)

@@ -344,3 +344,19 @@ def test_hedged_book_needs_far_less_under_portfolio_than_static():
     assert static_10x == pytest.approx(6_000.0)  # the perp alone at 1/L, spot not netted
     assert portfolio < 0.25 * static_10x
     assert static_tiers > 0
+
+
+def test_parallel_kernel_path_matches_serial(monkeypatch):
+    import margin.portfolio as mp
+
+    rng = np.random.default_rng(4)
+    n = 300
+    positions = np.round(rng.normal(size=(n, 6)), 3)
+    positions[:, [0, 3, 4, 5]] = 0.0  # spot column and options off: linear book
+    inputs = book_inputs(np.column_stack([np.full(n, 1e5), rng.random(n), rng.random(n)]), positions)
+    engine = make_engine("portfolio")
+    monkeypatch.setattr(mp, "PARALLEL_MIN_ACCOUNTS", 10**9)
+    serial = engine.evaluate(inputs).initial
+    monkeypatch.setattr(mp, "PARALLEL_MIN_ACCOUNTS", 0)
+    parallel = engine.evaluate(inputs).initial
+    np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-9)
