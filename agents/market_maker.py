@@ -303,20 +303,21 @@ class AvellanedaStoikovMaker(mesa.Agent):
         if self.pulled:
             quote_bids = quote_asks = False
         n_cancel = len(self._live)
-        n_new = cfg.levels * (int(quote_bids) + int(quote_asks))
-        ev = view.new_events(n_cancel + n_new)
+        n_bid = cfg.levels if quote_bids else 0
+        n_ask = cfg.levels if quote_asks else 0
+        ev = view.new_events(n_cancel + n_bid + n_ask)
         ev["kind"][:n_cancel] = CANCEL
         ev["order_id"][:n_cancel] = self._live
-        new = ev[n_cancel:]
-        prices = np.concatenate([bid_ticks if quote_bids else [], ask_ticks if quote_asks else []])
-        sides = np.concatenate([np.ones(cfg.levels * int(quote_bids), np.int64),
-                                -np.ones(cfg.levels * int(quote_asks), np.int64)])
+        new = ev[n_cancel:]  # a view: filling it fills ev
         new["kind"] = LIMIT
         new["owner"] = self.account
-        new["side"] = sides
-        new["price"] = prices
+        new["side"][:n_bid] = 1
+        new["side"][n_bid:] = -1
+        if n_bid:
+            new["price"][:n_bid] = bid_ticks
+        if n_ask:
+            new["price"][n_bid:] = ask_ticks
         new["qty"] = lots
-        ev[n_cancel:] = new
         res = view.submit(j, ev)
         placed = res[n_cancel:]
         self._live = placed["order_id"][placed["status"] == STATUS_RESTING].astype(np.int64)

@@ -71,11 +71,15 @@ class NoiseTraderPopulation(mesa.Agent):
         price = view.underlying_price(j)
         if inst.is_perp:
             return view.positions(rows, j) * price
-        base = view.balances(self.accounts, inst.base)
-        init = self._initial_base.setdefault(inst.base, base.copy())
-        drift = base - init
-        sel = np.searchsorted(self.accounts, rows) if len(self.accounts) else rows
-        return drift[sel] * price
+        if inst.base not in self._initial_base or not len(self.accounts):
+            base = view.balances(self.accounts, inst.base)
+            init = self._initial_base.setdefault(inst.base, base.copy())
+            drift = base - init
+            sel = np.searchsorted(self.accounts, rows) if len(self.accounts) else rows
+            return drift[sel] * price
+        # only the senders' rows: (base - init)[sel] == base[sel] - init[sel], elementwise
+        sel = np.searchsorted(self.accounts, rows)
+        return (view.balances(rows, inst.base) - self._initial_base[inst.base][sel]) * price
 
     def step(self) -> None:
         """Cancel expired orders, then let the active traders send one order each."""
@@ -109,7 +113,8 @@ class NoiseTraderPopulation(mesa.Agent):
         ref = view.reference_price(j)
         exposure = self._exposure(rows, j)
         over = np.abs(exposure) > self.cfg.max_position_notional
-        side = np.where(over, -np.sign(exposure), side).astype(np.int64)
+        side = np.where(over, -np.sign(exposure), side) if over.any() else np.asarray(side)
+        side = side.astype(np.int64)
         ev = view.new_events(len(rows))
         ev["owner"] = rows
         ev["side"] = side
@@ -123,8 +128,9 @@ class NoiseTraderPopulation(mesa.Agent):
         ev["price"] = np.where(is_market, 0, inst.ticks(price, 0))
         res = view.submit(j, ev)
         rest = res["status"] == STATUS_RESTING
-        if rest.any():
-            self._live_inst = np.concatenate([self._live_inst, np.full(rest.sum(), j, np.int64)])
+        n_rest = int(rest.sum())
+        if n_rest:
+            self._live_inst = np.concatenate([self._live_inst, np.full(n_rest, j, np.int64)])
             self._live_id = np.concatenate([self._live_id, res["order_id"][rest]])
             self._live_expiry = np.concatenate(
-                [self._live_expiry, np.full(rest.sum(), view.step + self.cfg.lifetime_steps, np.int64)])
+                [self._live_expiry, np.full(n_rest, view.step + self.cfg.lifetime_steps, np.int64)])

@@ -27,7 +27,8 @@ from numba import njit
 from margin.engine import PERP, MarginEngine, MarginInputs, MarginResult, register_engine
 from margin.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
 
-__all__ = ["CrossMarginEngine", "PackedTiers", "pack_tiers", "packed_requirement"]
+__all__ = ["CrossMarginEngine", "PackedTiers", "cross_pretrade_rows_kernel", "pack_tiers",
+           "packed_requirement"]
 
 
 class PackedTiers:
@@ -182,6 +183,32 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
     return accept
 
 
+@njit(cache=True)
+def cross_pretrade_rows_kernel(collateral, positions, entry, asset_prices, marks, kind, underlying,
+                               quote, contract_size, haircuts, start, count, floors, imr, im_cum,
+                               mmr, mm_cum, uniq, local, instrument, delta, price, fee_rate):
+    """``cross_pretrade_kernel`` on copies of rows ``uniq`` of the full state, in one call.
+
+    Copies the ordering accounts' rows, evaluates their equity and IM with
+    ``cross_margin_kernel``, then runs the sequential check (``local`` indexes
+    ``uniq``); the caller's arrays are not touched.
+    """
+    n = len(uniq)
+    coll = np.empty((n, collateral.shape[1]))
+    pos = np.empty((n, positions.shape[1]))
+    ent = np.empty((n, entry.shape[1]))
+    for i in range(n):
+        coll[i] = collateral[uniq[i]]
+        pos[i] = positions[uniq[i]]
+        ent[i] = entry[uniq[i]]
+    equity, im, _mm = cross_margin_kernel(coll, pos, ent, asset_prices, marks, kind, underlying,
+                                          contract_size, haircuts, start, count, floors, imr,
+                                          im_cum, mmr, mm_cum)
+    return cross_pretrade_kernel(coll, pos, asset_prices, marks, kind, underlying, quote,
+                                 contract_size, haircuts, start, count, floors, imr, im_cum,
+                                 equity, im, local, instrument, delta, price, fee_rate)
+
+
 @register_engine
 class CrossMarginEngine(MarginEngine):
     """Cross margin with tiered (bracket) requirements per underlying.
@@ -228,15 +255,50 @@ class CrossMarginEngine(MarginEngine):
         rows = np.asarray(rows, np.int64)
         if len(rows) == 0:
             return np.zeros(0, np.bool_)
-        uniq, local = np.unique(rows, return_inverse=True)
-        sub = inputs.subset(uniq)
-        res = self.evaluate(sub)
+        uniq, local, (lo, hi) = _unique_rows(rows)
+        instrument = np.asarray(instrument, np.int64)
+        delta = np.asarray(delta, np.float64)
+        price = np.asarray(price, np.float64)
         s = inputs.specs
         p = self.packed
+        if self._fused(inputs, lo, hi):  # one kernel call
+            return cross_pretrade_rows_kernel(
+                inputs.collateral, inputs.positions, inputs.entry_prices, inputs.asset_prices,
+                inputs.marks, s.kind, s.underlying, s.quote, s.contract_size, inputs.haircuts,
+                *p.arrays(), uniq, local, instrument, delta, price, float(fee_rate))
+        sub = inputs.subset(uniq)
+        res = self.evaluate(sub)
         return cross_pretrade_kernel(
             sub.collateral, sub.positions, inputs.asset_prices, inputs.marks, s.kind,
             s.underlying, s.quote, s.contract_size, inputs.haircuts, p.start, p.count, p.floors,
-            p.imr, p.im_cum, res.equity, res.initial, local.astype(np.int64),
-            np.asarray(instrument, np.int64), np.asarray(delta, np.float64),
-            np.asarray(price, np.float64), float(fee_rate))
+            p.imr, p.im_cum, res.equity, res.initial, local, instrument, delta, price,
+            float(fee_rate))
 
+    def _fused(self, inputs: MarginInputs, lo: int, hi: int) -> bool:
+        """Whether ``cross_pretrade_rows_kernel`` may serve a check of accounts ``lo..hi``.
+
+        Not when a subclass overrides :meth:`evaluate` (its result must count),
+        nor for rows outside the state (left to numpy's indexing rules).
+        """
+        if type(self).evaluate is not CrossMarginEngine.evaluate:
+            return False
+        return lo >= 0 and hi < len(inputs.collateral)
+
+
+_SMALL_UNIQUE = 32
+"""Up to this many orders, distinct accounts are found with a dict rather than ``np.unique``."""
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Distinct accounts, each order's index into them (int64 arrays), and (min, max) account.
+
+    The order of the distinct accounts is irrelevant to the pre-trade check
+    (accounts are independent), so small batches use first-seen order.
+    """
+    if len(rows) > _SMALL_UNIQUE:
+        uniq, local = np.unique(rows, return_inverse=True)
+        return uniq, local.astype(np.int64), (int(uniq[0]), int(uniq[-1]))
+    first: dict[int, int] = {}
+    local = [first.setdefault(r, len(first)) for r in rows.tolist()]
+    uniq = np.fromiter(first, np.int64, len(first))
+    return uniq, np.array(local, np.int64), (min(first), max(first))

@@ -132,9 +132,23 @@ class MarginInputs:
 
     def subset(self, rows: np.ndarray) -> MarginInputs:
         """The same inputs restricted to some accounts (rows are copied)."""
-        pm = None if self.position_margin is None else self.position_margin[rows]
-        return replace(self, collateral=self.collateral[rows], positions=self.positions[rows],
-                       entry_prices=self.entry_prices[rows], position_margin=pm)
+        take = _row_taker(rows)
+        pm = None if self.position_margin is None else take(self.position_margin)
+        return replace(self, collateral=take(self.collateral), positions=take(self.positions),
+                       entry_prices=take(self.entry_prices), position_margin=pm)
+
+
+def _row_taker(rows: np.ndarray) -> Any:
+    """A function copying ``rows`` of an array: a slice copy when they are a contiguous run.
+
+    Both give the same C-contiguous, writable copy; the slice skips fancy indexing.
+    """
+    r = np.asarray(rows)
+    if (r.ndim == 1 and r.dtype.kind in "iu" and len(r) > 1
+            and r[0] >= 0 and r[-1] - r[0] == len(r) - 1 and (np.diff(r) == 1).all()):
+        lo, hi = int(r[0]), int(r[-1]) + 1
+        return lambda a: a[lo:hi].copy()
+    return lambda a: a[rows]
 
 
 @dataclass

@@ -49,8 +49,41 @@ __all__ = ["DEPTH_BANDS", "REJECTED_MARGIN", "MarketModel"]
 DEPTH_BANDS = (0.0025, 0.005, 0.01, 0.02, 0.05)
 """Distances from the mid (fractions) at which cumulative book depth is recorded."""
 
+_BANDS = np.asarray(DEPTH_BANDS)
+
 REJECTED_MARGIN = -100
 """Result status of an order stopped by the pre-trade margin check."""
+
+
+def _take_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``a[rows]`` for reading: a view (same strides as the copy) when rows are a contiguous run."""
+    if (len(rows) > 1 and rows[0] >= 0 and rows[-1] - rows[0] == len(rows) - 1
+            and (np.diff(rows) == 1).all()):
+        return a[int(rows[0]):int(rows[-1]) + 1]
+    return a[rows]
+
+
+class _MetricsCollector(mesa.DataCollector):
+    """A ``DataCollector`` whose model reporters read ``model.metrics`` by name.
+
+    Every metric is an immutable scalar, so once the reporters have been
+    validated (first call) the values are appended as they are, without the
+    per-value ``deepcopy`` of :meth:`mesa.DataCollector.collect`. Any other
+    reporter set falls back to the general method.
+    """
+
+    def collect(self, model: mesa.Model) -> None:
+        """Append the current value of every metric."""
+        mt = model.metrics
+        if (not self._validated or self.agent_reporters or self.agenttype_reporters
+                or self.model_vars.keys() != mt.keys()):
+            super().collect(model)
+            return
+        if hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
+        for var, values in self.model_vars.items():
+            values.append(mt[var])
+
 
 class MarketModel(mesa.Model):
     """A world of protocols, books, a ledger and agents, stepped by Mesa.
@@ -92,9 +125,13 @@ class MarketModel(mesa.Model):
         self._step_trades = np.zeros(len(self.instruments), np.int64)
         self._trade_chunks: list[tuple[int, np.ndarray]] = []
         self.metrics: dict[str, float] = {}
+        self._inputs_key: tuple[int, int, int] | None = None
+        self._inputs: MarginInputs | None = None
+        self._rows_cache: dict[int, tuple[tuple[int, Any], np.ndarray]] = {}
         self.margin_state: dict[int, tuple[np.ndarray, Any]] = {}
         self._build_agents()
-        self.datacollector = mesa.DataCollector(
+        self._keys = [self._instrument_keys(inst) for inst in self.instruments]
+        self.datacollector = _MetricsCollector(
             model_reporters={k: (lambda mdl, k=k: mdl.metrics[k]) for k in self._metric_names()})
         self._seed_liquidity()
         self._update_depth()
@@ -216,6 +253,19 @@ class MarketModel(mesa.Model):
                             self.marks, self.specs, self.haircuts, price_history=hist,
                             time=self.steps * self.scenario.dt, depth=self.depth)
 
+    def _shared_margin_inputs(self) -> MarginInputs:
+        """:meth:`margin_inputs`, built again only when the step, ledger rows or history change.
+
+        Its arrays are live views, so in-place updates (fills, marks, prices)
+        show through; for the model's own read-only use (pre-trade checks,
+        per-step evaluation).
+        """
+        key = (self.steps, self.ledger.n_accounts, id(self.price_history))
+        if self._inputs_key != key:
+            self._inputs = self.margin_inputs()
+            self._inputs_key = key
+        return self._inputs
+
     def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
         inst = self.instruments[j]
         price = events["price"].astype(np.float64) * inst.tick_size
@@ -232,27 +282,47 @@ class MarketModel(mesa.Model):
         """Pre-trade check, match in book ``j``, settle fills; see :meth:`MarketView.submit`."""
         inst = self.instruments[j]
         proto = self.protocols[inst.protocol]
-        results = np.zeros(len(events), dtype=RESULT_DTYPE)
-        results["order_id"] = -1
-        check = (events["kind"] != CANCEL) & ((events["flags"] & REDUCE_ONLY) == 0)
-        keep = np.ones(len(events), np.bool_)
-        if check.any():
-            idx = np.flatnonzero(check)
-            ev = events[idx]
-            price = self._expected_prices(j, ev)
-            delta = ev["side"] * ev["qty"] * inst.lot_size
-            ok = proto.engine.pretrade(self.margin_inputs(), ev["owner"], np.full(len(ev), j),
-                                       delta.astype(np.float64), price, proto.cfg.taker_fee)
-            keep[idx[~ok]] = False
-            results["status"][idx[~ok]] = REJECTED_MARGIN
-            self.orders_rejected += int((~ok).sum())
-        self.orders_submitted += int((events["kind"] != CANCEL).sum())
+        new = events["kind"] != CANCEL
+        check = new & ((events["flags"] & REDUCE_ONLY) == 0)
+        rejected = self._pretrade(j, inst, proto, events, check) if check.any() else None
+        self.orders_submitted += int(new.sum())
+        if len(events) == 0:
+            return np.zeros(0, dtype=RESULT_DTYPE)
         book = self.books[j]
         k = book.n_fills
-        if keep.any():
-            results[keep] = book.apply_events(events[keep], step=self.steps)
+        if rejected is None:
+            results = book.apply_events(events, step=self.steps)
+        else:
+            results = self._apply_with_rejections(book, events, rejected)
         if book.n_fills > k:
             self._settle(inst, proto, book.fills_since(k))
+        return results
+
+    def _pretrade(self, j: int, inst: Instrument, proto: Protocol, events: np.ndarray,
+                  check: np.ndarray) -> np.ndarray | None:
+        """Pre-trade margin check of the ``check`` events: indices of rejected ones, or None."""
+        everything = check.all()
+        ev = events if everything else events[check]
+        price = self._expected_prices(j, ev)
+        delta = ev["side"] * ev["qty"] * inst.lot_size
+        ok = proto.engine.pretrade(self._shared_margin_inputs(), ev["owner"], np.full(len(ev), j),
+                                   delta.astype(np.float64), price, proto.cfg.taker_fee)
+        if ok.all():
+            return None
+        rejected = np.flatnonzero(~ok) if everything else np.flatnonzero(check)[~ok]
+        self.orders_rejected += len(rejected)
+        return rejected
+
+    def _apply_with_rejections(self, book: Any, events: np.ndarray,
+                               rejected: np.ndarray) -> np.ndarray:
+        """Match all but the ``rejected`` events; those get order id -1 and ``REJECTED_MARGIN``."""
+        results = np.zeros(len(events), dtype=RESULT_DTYPE)
+        results["order_id"] = -1
+        results["status"][rejected] = REJECTED_MARGIN
+        keep = np.ones(len(events), np.bool_)
+        keep[rejected] = False
+        if keep.any():
+            results[keep] = book.apply_events(events[keep], step=self.steps)
         return results
 
     def _settle(self, inst: Instrument, proto: Protocol, fills: np.ndarray) -> None:
@@ -301,13 +371,19 @@ class MarketModel(mesa.Model):
             return np.zeros(len(DEPTH_BANDS)), np.zeros(len(DEPTH_BANDS))
         inst = self.instruments[j]
         bids, asks = book.depth(5000)
-        bands = np.asarray(DEPTH_BANDS)
-        out = []
-        for levels, sign in ((bids, -1.0), (asks, 1.0)):
-            dist = sign * (levels[:, 0] - mid) / mid
-            notional = levels[:, 0] * levels[:, 1] * inst.tick_size * inst.lot_size
-            out.append(np.array([notional[dist <= b].sum() for b in bands]))
-        return out[0], out[1]
+        n_bid = len(bids)
+        levels = np.concatenate((bids, asks))
+        # -((p - mid) / mid) is the bids' sign * (p - mid) / mid exactly (IEEE negation)
+        dist = (levels[:, 0] - mid) / mid
+        dist[:n_bid] *= -1.0
+        notional = levels[:, 0] * levels[:, 1] * inst.tick_size * inst.lot_size
+        # levels run best first, so the distance from the mid is non-decreasing and the
+        # levels within a band are a prefix of each side: the elements a mask would select
+        bid_ends = np.searchsorted(dist[:n_bid], _BANDS, side="right").tolist()
+        ask_ends = (np.searchsorted(dist[n_bid:], _BANDS, side="right") + n_bid).tolist()
+        bid = np.array([np.add.reduce(notional[:k]) for k in bid_ends])
+        ask = np.array([np.add.reduce(notional[n_bid:k]) for k in ask_ends])
+        return bid, ask
 
     def _update_depth(self) -> None:
         """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
@@ -350,12 +426,22 @@ class MarketModel(mesa.Model):
 
     def _evaluate_margins(self) -> dict[int, Any]:
         out = {}
-        inputs = self.margin_inputs()
+        inputs = self._shared_margin_inputs()
         for proto in self.protocols:
-            rows = np.asarray(proto.accounts, np.int64)
+            rows = self._account_rows(proto)
             out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
         self.margin_state = out
         return out
+
+    def _account_rows(self, proto: Protocol) -> np.ndarray:
+        """``proto.accounts`` as a fresh int64 array, converted again only when the list grows."""
+        accounts = proto.accounts
+        key = (len(accounts), accounts[-1] if accounts else None)
+        cached = self._rows_cache.get(proto.index)
+        if cached is None or cached[0] != key:
+            cached = (key, np.asarray(accounts, np.int64))
+            self._rows_cache[proto.index] = cached
+        return cached[1].copy()
 
     # --------------------------------------------------------------- metrics
     def _metric_names(self) -> list[str]:
@@ -388,6 +474,17 @@ class MarketModel(mesa.Model):
         lots = bids[bids[:, 0] >= lo, 1].sum() + asks[asks[:, 0] <= hi, 1].sum()
         return float(lots * self.instruments[j].lot_size)
 
+    @staticmethod
+    def _instrument_keys(inst: Instrument) -> dict[str, Any]:
+        """Metric names of one instrument, formatted once (see :meth:`_metric_names`)."""
+        n = inst.name
+        keys: dict[str, Any] = {k: f"{n}.{k}" for k in (
+            "mid", "spread_bps", "last", "volume", "notional", "trades", "depth_1pct", "mark",
+            "funding_rate", "open_interest")}
+        for side in ("bid", "ask"):
+            keys[side] = [f"{n}.depth_{side}_{b * 100:g}pct" for b in DEPTH_BANDS]
+        return keys
+
     def _collect(self, margins: dict[int, Any]) -> None:
         mt = self.metrics
         mt["step"] = self.steps
@@ -398,25 +495,38 @@ class MarketModel(mesa.Model):
             mt[f"{name}.index"] = float(self.asset_prices[a])
         pos = self.ledger.position
         for inst in self.instruments:
-            j, n = inst.index, inst.name
-            mid = self.view.mid(j)
-            book = self.books[j]
-            bb, ba = book.best_bid(), book.best_ask()
-            mt[f"{n}.mid"] = np.nan if mid is None else mid
-            mt[f"{n}.spread_bps"] = (np.nan if mid is None
-                                     else (ba - bb) * inst.tick_size / mid * 1e4)
-            mt[f"{n}.last"] = float(self.last_price[j])
-            mt[f"{n}.volume"] = float(self._step_volume[j])
-            mt[f"{n}.notional"] = float(self._step_notional[j])
-            mt[f"{n}.trades"] = int(self._step_trades[j])
-            mt[f"{n}.depth_1pct"] = float(self.depth[j] * 2 * (0.0 if mid is None else mid))
-            for side, values in zip(("bid", "ask"), self._depth_profile(j), strict=True):
-                for b, v in zip(DEPTH_BANDS, values, strict=True):
-                    mt[f"{n}.depth_{side}_{b * 100:g}pct"] = v
-            if inst.is_perp:
-                mt[f"{n}.mark"] = float(self.marks[j])
-                mt[f"{n}.funding_rate"] = self.protocols[inst.protocol].funding[j].last_rate
-                mt[f"{n}.open_interest"] = float(np.clip(pos[:, j], 0, None).sum())
+            self._collect_instrument(mt, inst, pos)
+        self._collect_protocols(mt, margins, pos)
+        self.liquidation.write_metrics(mt)
+        self.datacollector.collect(self)
+
+    def _collect_instrument(self, mt: dict[str, Any], inst: Instrument, pos: np.ndarray) -> None:
+        """Prices, flows and depth of one instrument (and mark, funding, OI of a perp)."""
+        j = inst.index
+        keys = self._keys[j]
+        mid = self.view.mid(j)
+        book = self.books[j]
+        bb, ba = book.best_bid(), book.best_ask()
+        mt[keys["mid"]] = np.nan if mid is None else mid
+        mt[keys["spread_bps"]] = (np.nan if mid is None
+                                  else (ba - bb) * inst.tick_size / mid * 1e4)
+        mt[keys["last"]] = float(self.last_price[j])
+        mt[keys["volume"]] = float(self._step_volume[j])
+        mt[keys["notional"]] = float(self._step_notional[j])
+        mt[keys["trades"]] = int(self._step_trades[j])
+        mt[keys["depth_1pct"]] = float(self.depth[j] * 2 * (0.0 if mid is None else mid))
+        bid, ask = self._depth_profile(j)
+        mt.update(zip(keys["bid"], bid, strict=True))
+        mt.update(zip(keys["ask"], ask, strict=True))
+        if inst.is_perp:
+            mt[keys["mark"]] = float(self.marks[j])
+            mt[keys["funding_rate"]] = self.protocols[inst.protocol].funding[j].last_rate
+            # np.maximum(x, 0) is what np.clip(x, 0, None) computes, minus the wrapper
+            mt[keys["open_interest"]] = float(np.maximum(pos[:, j], 0).sum())
+
+    def _collect_protocols(self, mt: dict[str, Any], margins: dict[int, Any],
+                           pos: np.ndarray) -> None:
+        """Margin aggregates, treasury and insurance fund of every protocol."""
         coll = self.ledger.collateral
         for p in self.protocols:
             _rows, res = margins[p.index]
@@ -424,8 +534,9 @@ class MarketModel(mesa.Model):
             mt[f"{p.name}.initial_margin"] = float(res.initial.sum())
             mt[f"{p.name}.maintenance_margin"] = float(res.maintenance.sum())
             perps = [i.index for i in p.instruments if i.is_perp]
+            held = _take_rows(pos, _rows)
             mt[f"{p.name}.gross_notional"] = float(
-                (np.abs(pos[_rows][:, perps]) * self.marks[perps]).sum()) if perps else 0.0
+                (np.abs(held[:, perps]) * self.marks[perps]).sum()) if perps else 0.0
             mt[f"{p.name}.below_maintenance"] = int(res.below_maintenance.sum())
             mt[f"{p.name}.negative_equity"] = int((res.equity < 0).sum())
             mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])
@@ -433,8 +544,6 @@ class MarketModel(mesa.Model):
         for p in self.protocols:
             # the fund may hold positions and assets taken over from bankrupt accounts
             mt[f"{p.name}.insurance_fund"] = float(value[p.insurance])
-        self.liquidation.write_metrics(mt)
-        self.datacollector.collect(self)
 
     # --------------------------------------------------------------- outputs
     def trades_table(self) -> dict[str, np.ndarray]:

@@ -41,6 +41,8 @@ class MarketView:
 
     def __init__(self, model: MarketModel) -> None:
         self._m = model
+        self._table = np.zeros((3, 0))
+        self._table_parts: list[tuple[np.ndarray, object]] | None = None
 
     @property
     def step(self) -> int:
@@ -106,12 +108,40 @@ class MarketView:
         """Equity, initial and maintenance requirement of accounts, from the last evaluation.
 
         Accounts are looked up in their protocol's most recent engine result
-        (end of the previous step, or the latest liquidation round).
+        (end of the previous step, or the latest liquidation round); accounts
+        in no result get ``nan``.
 
         Returns:
             ``(equity, initial, maintenance)`` float64 arrays aligned with ``rows``.
         """
         rows = np.asarray(rows, np.int64)
+        table = self._margin_table()
+        if len(rows) and (rows.min() < 0 or rows.max() >= table.shape[1]):
+            return self._margin_search(rows)
+        out = table[:, rows]
+        return out[0], out[1], out[2]
+
+    def _margin_table(self) -> np.ndarray:
+        """``float64[3, max row + 1]`` of the last results by ledger row (nan = no result).
+
+        Rebuilt only when ``margin_state`` holds other results than last time.
+        """
+        parts = list(self._m.margin_state.values())
+        cached = self._table_parts
+        if (cached is not None and len(cached) == len(parts)
+                and all(a is b for a, b in zip(cached, parts, strict=True))):
+            return self._table
+        width = max((int(prows.max()) + 1 for prows, _res in parts if len(prows)), default=0)
+        table = np.full((3, width), np.nan)
+        for prows, res in parts:  # a later protocol's result wins, as in _margin_search
+            table[0, prows] = res.equity
+            table[1, prows] = res.initial
+            table[2, prows] = res.maintenance
+        self._table, self._table_parts = table, parts
+        return table
+
+    def _margin_search(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`margin` by binary search in each result (any row values)."""
         out = np.full((3, len(rows)), np.nan)
         for prows, res in self._m.margin_state.values():
             pos = np.searchsorted(prows, rows)
