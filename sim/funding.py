@@ -12,7 +12,6 @@ simplified (see ASSUMPTIONS.md).
 
 from __future__ import annotations
 
-import numpy as np
 
 __all__ = ["FundingClock", "funding_rate", "mark_price"]
 
@@ -25,7 +24,10 @@ def funding_rate(avg_premium: float, interest_rate: float, premium_clamp: float,
 
 def mark_price(index: float, mid: float | None, last: float | None) -> float:
     """Median of index, book mid and last trade; missing values fall back to the index."""
-    return float(np.median([index, index if mid is None else mid, index if last is None else last]))
+    a = float(index)
+    b = a if mid is None else float(mid)
+    c = a if last is None else float(last)
+    return max(min(a, b), min(max(a, b), c))  # median of three without allocating
 
 
 class FundingClock:

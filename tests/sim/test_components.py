@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.funding import FundingClock, funding_rate, mark_price
 from sim.oracle import Oracle
@@ -76,3 +78,11 @@ def test_mark_is_median_with_index_fallbacks():
     assert mark_price(100.0, 101.0, 99.0) == 100.0
     assert mark_price(100.0, 105.0, 104.0) == 104.0
     assert mark_price(100.0, None, None) == 100.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(1e-6, 1e9), st.one_of(st.none(), st.floats(1e-6, 1e9)),
+       st.one_of(st.none(), st.floats(1e-6, 1e9)))
+def test_mark_is_exactly_numpys_median(index, mid, last):
+    values = [index, index if mid is None else mid, index if last is None else last]
+    assert mark_price(index, mid, last) == float(np.median(values))
