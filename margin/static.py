@@ -85,9 +85,7 @@ from margin.tiers import (
     BINANCE_ETHUSDT,
     TierTable,
     flat_table,
-    initial_margin_scalar,
     liquidation_price,
-    maintenance_margin_scalar,
 )
 
 __all__ = [

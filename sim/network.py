@@ -265,7 +265,7 @@ def build_collateral_graph(
 
 
 def _refresh_value_locked(G: nx.DiGraph) -> None:
-    for n, d in G.nodes(data=True):
+    for _node, d in G.nodes(data=True):
         if d.get("kind") == "protocol":
             d["value_locked"] = 0.0
     for u, _, d in relation_edges(G, "accepts"):

@@ -112,7 +112,7 @@ def test_en_equals_linear_program(net):
     n = len(e)
     r = eisenberg_noe(L, e, b)
     pbar, Pi = _pi(L, b)
-    lp = linprog(-np.ones(n), A_ub=np.eye(n) - Pi.T, b_ub=e, bounds=list(zip(np.zeros(n), pbar)),
+    lp = linprog(-np.ones(n), A_ub=np.eye(n) - Pi.T, b_ub=e, bounds=list(zip(np.zeros(n), pbar, strict=True)),
                  method="highs")
     assert lp.status == 0
     np.testing.assert_allclose(r.payments, lp.x, atol=1e-6)
