@@ -32,6 +32,8 @@ __all__ = [
     "AgentsConfig",
     "AssetConfig",
     "ConfigError",
+    "ContagionConfig",
+    "IssuedTokenConfig",
     "MarginConfig",
     "MarketConfig",
     "MarketMakerConfig",
@@ -86,6 +88,57 @@ class MarketConfig:
 
 
 @dataclass
+class MarginConfig:
+    """Margin regime of the run (every protocol without its own ``margin``).
+
+    Attributes:
+        name: Registered regime: ``static``, ``cross``, ``portfolio`` or ``adaptive``.
+        _target_: Optional class path of a user's ``MarginEngine`` subclass; it is
+            built with ``params`` plus ``asset_names`` and ``name`` is then a label.
+        haircuts: Collateral haircut per asset (fraction of value not counted).
+        params: The regime's own parameters (see ``conf/margin/<name>.yaml``).
+    """
+
+    name: str = "cross"
+    _target_: str | None = None
+    haircuts: dict[str, float] = field(default_factory=lambda: {"USD": 0.0})
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IssuedTokenConfig:
+    """A token a protocol issues; it becomes a world asset (see :mod:`sim.tokens`).
+
+    Attributes:
+        name: Asset symbol (must differ from market assets and the quote).
+        kind: ``receipt`` (LP / deposit receipt, claim on the issuer's assets) or
+            ``stablecoin`` (pegged, backed by a reserve).
+        par: Value of one unit at issue, in quote units (the peg of a stablecoin).
+        supply: Units outstanding (fixed; deposits to holders are counted in it).
+        backing_ratio: Stablecoin only: reserve / (supply * par) at issue.
+        run_threshold: Stablecoin only: below this collateral ratio a run starts.
+        run_discount: Stablecoin only: extra fractional discount once the run starts.
+        floor: Lowest price as a fraction of ``par``.
+        holdings: ``{protocol name: quote value}`` of the token each trader on that
+            protocol starts with (minted from the outside world).
+        venue: Protocol name listing a spot book ``<venue>:<name>-SPOT`` for the
+            token (empty: no book). With ``contagion.venue_oracle`` its mid is the
+            collateral price everywhere.
+    """
+
+    name: str = "aUSD"
+    kind: str = "receipt"
+    par: float = 1.0
+    supply: float = 10_000_000.0
+    backing_ratio: float = 1.0
+    run_threshold: float = 1.0
+    run_discount: float = 0.0
+    floor: float = 0.0
+    holdings: dict[str, float] = field(default_factory=dict)
+    venue: str = ""
+
+
+@dataclass
 class ProtocolConfig:
     """A venue: its markets, fees, funding rule and insurance fund.
 
@@ -107,24 +160,10 @@ class ProtocolConfig:
     insurance_fund: float = 1_000_000.0
     stp: str = "cancel_resting"
     liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
-
-
-@dataclass
-class MarginConfig:
-    """Margin regime applied by every protocol.
-
-    Attributes:
-        name: Registered regime: ``static``, ``cross``, ``portfolio`` or ``adaptive``.
-        _target_: Optional class path of a user's ``MarginEngine`` subclass; it is
-            built with ``params`` plus ``asset_names`` and ``name`` is then a label.
-        haircuts: Collateral haircut per asset (fraction of value not counted).
-        params: The regime's own parameters (see ``conf/margin/<name>.yaml``).
-    """
-
-    name: str = "cross"
-    _target_: str | None = None
-    haircuts: dict[str, float] = field(default_factory=lambda: {"USD": 0.0})
-    params: dict[str, Any] = field(default_factory=dict)
+    margin: MarginConfig | None = None
+    """This protocol's own ``MarginConfig`` (``None``: the run's global ``margin``)."""
+    issues: IssuedTokenConfig | None = None
+    """An ``IssuedTokenConfig`` (``None``: the protocol issues no token)."""
 
 
 @dataclass
@@ -233,6 +272,36 @@ class OutputConfig:
 
 
 @dataclass
+class ContagionConfig:
+    """Switches of the cross-protocol contagion channels (DESIGN.md, collateral graph).
+
+    Attributes:
+        fire_sales: Prices linked across venues by trading: the arbitrageur's
+            cross-venue trades (with ``arbitrage``). Off: no cross-venue arbitrage.
+        arbitrage: The arbitrageur's cross-venue trades (``agents.arbitrageur.cross_venue``
+            must also be on); both this and ``fire_sales`` must be true for it.
+        token_impairment: Issued tokens are revalued from the issuer's bad debt /
+            collateral ratio each step (off: tokens stay at par).
+        venue_oracle: Collateral oracle prices each issued token from its venue's
+            book mid instead of its fundamental (issuer-solvency) value.
+        universal_margin: Not implemented (must be false).
+        shared_liquidator_capital: Not implemented (must be false).
+        rng_streams: ``shared`` (one generator, as a single-venue world), or
+            ``per_protocol`` (the scenario keeps the run generator, each protocol's
+            agents and liquidation order draw from their own stream), or ``auto``
+            (``per_protocol`` with more than one protocol).
+    """
+
+    fire_sales: bool = True
+    arbitrage: bool = True
+    token_impairment: bool = True
+    venue_oracle: bool = False
+    universal_margin: bool = False
+    shared_liquidator_capital: bool = False
+    rng_streams: str = "auto"
+
+
+@dataclass
 class RunConfig:
     """One simulation run.
 
@@ -250,6 +319,7 @@ class RunConfig:
     market: MarketConfig = field(default_factory=MarketConfig)
     protocols: list[ProtocolConfig] = field(default_factory=lambda: [ProtocolConfig()])
     margin: MarginConfig = field(default_factory=MarginConfig)
+    contagion: ContagionConfig = field(default_factory=ContagionConfig)
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     oracle: OracleConfig = field(default_factory=OracleConfig)
@@ -331,23 +401,67 @@ def _validate_protocols(protocols: Any) -> None:
             raise ConfigError(str(exc).splitlines()[0]) from None
 
 
-def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float) -> None:
+def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float,
+                     key: str = "margin") -> None:
     from margin.engine import available_engines
     from sim.regimes import build_engine
     from sim.scenarios.gbm import SECONDS_PER_YEAR
 
     if not m._target_:
-        _choice("margin.name", m.name, tuple(available_engines()))
+        _choice(f"{key}.name", m.name, tuple(available_engines()))
     for name, h in m.haircuts.items():
         if name not in [*assets, quote]:
-            _fail(f"margin.haircuts.{name}", h, f"unknown asset; known: {', '.join([quote, *assets])}")
-        _check_range(f"margin.haircuts.{name}", h, 0.0, 1.0)
+            _fail(f"{key}.haircuts.{name}", h, f"unknown asset; known: {', '.join([quote, *assets])}")
+        _check_range(f"{key}.haircuts.{name}", h, 0.0, 1.0)
         if h >= 1.0:
-            _fail(f"margin.haircuts.{name}", h, "must be < 1")
+            _fail(f"{key}.haircuts.{name}", h, "must be < 1")
     try:
         build_engine(m, [quote, *assets], SECONDS_PER_YEAR / step_seconds)
     except (ValueError, ImportError) as exc:
-        raise ConfigError(f"margin ({m.name}): {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{key} ({m.name}): {str(exc).splitlines()[0]}") from None
+
+
+TOKEN_KINDS = ("receipt", "stablecoin")
+RNG_STREAMS = ("auto", "shared", "per_protocol")
+
+
+def token_names(cfg: Any) -> list[str]:
+    """Names of the issued tokens, in protocol order (world assets after the market's)."""
+    return [p.issues.name for p in cfg.protocols if p.issues is not None]
+
+
+def _validate_tokens(cfg: Any) -> None:
+    market = [cfg.market.quote, *[a.name for a in cfg.market.assets]]
+    pnames = [p.name for p in cfg.protocols]
+    seen: list[str] = []
+    for i, p in enumerate(cfg.protocols):
+        t = p.issues
+        if t is None:
+            continue
+        k = f"protocols[{i}].issues"
+        if t.name in market or t.name in seen:
+            _fail(f"{k}.name", t.name, "must differ from market assets, the quote and other tokens")
+        seen.append(t.name)
+        _choice(f"{k}.kind", t.kind, TOKEN_KINDS)
+        _check_range(f"{k}.par", t.par, 0.0, lo_open=True)
+        _check_range(f"{k}.supply", t.supply, 0.0, lo_open=True)
+        _check_range(f"{k}.backing_ratio", t.backing_ratio, 0.0, 100.0, lo_open=True)
+        _check_range(f"{k}.run_threshold", t.run_threshold, 0.0, 100.0)
+        _check_range(f"{k}.run_discount", t.run_discount, 0.0, 1.0)
+        _check_range(f"{k}.floor", t.floor, 0.0, 1.0)
+        for name, v in t.holdings.items():
+            if name not in pnames:
+                _fail(f"{k}.holdings.{name}", v, f"unknown protocol; known: {', '.join(pnames)}")
+            _check_range(f"{k}.holdings.{name}", v, 0.0)
+        if t.venue and t.venue not in pnames:
+            _fail(f"{k}.venue", t.venue, f"unknown protocol; known: {', '.join(pnames)}")
+
+
+def _validate_contagion(c: Any, n_protocols: int) -> None:
+    _choice("contagion.rng_streams", c.rng_streams, RNG_STREAMS)
+    for key in ("universal_margin", "shared_liquidator_capital"):
+        if getattr(c, key):
+            _fail(f"contagion.{key}", True, "not implemented yet; must be false")
 
 
 def _validate_scenario(s: Any, market: Any) -> None:
@@ -416,8 +530,14 @@ def validate(cfg: Any) -> Any:
     _check_range("steps", cfg.steps, 1, 100_000_000)
     _validate_market(cfg.market)
     _validate_protocols(cfg.protocols)
-    _validate_margin(cfg.margin, [a.name for a in cfg.market.assets], cfg.market.quote,
-                     cfg.market.step_seconds)
+    _validate_tokens(cfg)
+    assets = [a.name for a in cfg.market.assets] + token_names(cfg)
+    _validate_margin(cfg.margin, assets, cfg.market.quote, cfg.market.step_seconds)
+    for i, p in enumerate(cfg.protocols):
+        if p.margin is not None:
+            _validate_margin(p.margin, assets, cfg.market.quote, cfg.market.step_seconds,
+                             f"protocols[{i}].margin")
+    _validate_contagion(cfg.contagion, len(cfg.protocols))
     _validate_agents(cfg.agents)
     _validate_scenario(cfg.scenario, cfg.market)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)

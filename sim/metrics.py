@@ -94,7 +94,8 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "fundamental_start": _f(f[0]), "fundamental_end": _f(f[-1]),
             "fundamental_return": _f(f[-1] / f[0] - 1.0),
             "fundamental_vol_annualised": _f(annualised_vol(f, dt)),
-            "configured_vol": _f(model.cfg.market.assets[a - 1].vol),
+            "configured_vol": (_f(model.cfg.market.assets[a - 1].vol)
+                               if a <= len(model.cfg.market.assets) else 0.0),  # issued token
             "fundamental_max_drawdown": _f(max_drawdown(f)),
         }
     for inst in model.instruments:

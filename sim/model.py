@@ -14,17 +14,24 @@ One step, one direction (DESIGN.md, "One step, one direction"):
    are offered to liquidators, backstopped by the insurance fund, and losses
    beyond equity go through the insurance fund, ADL or socialisation to
    recorded bad debt; rounds repeat (re-marking and re-margining) up to a cap;
-7. issued-token revaluation — not yet (the contagion work);
+7. issued tokens are revalued from their issuer's bad debt (:mod:`sim.tokens`)
+   when ``contagion.token_impairment`` is on; with ``contagion.venue_oracle`` the
+   collateral price of a token is its venue's book mid (set in phase 2);
 8. metrics are collected (Mesa ``DataCollector``).
 
 All balances live in the :class:`~sim.ledger.Ledger`; books are numba
 :class:`~sim.book.OrderBook` instances; agents hold only parameters and row ids.
-The run's single generator is ``self.rng`` (Mesa seeds it, and ``self.random``
-used for the activation order, from ``cfg.seed``).
+All randomness derives from ``cfg.seed``: ``self.rng`` (Mesa seeds it, and
+``self.random`` used for the activation order) drives the agents; the
+exogenous path draws from ``self.scenario_rng``, a stream spawned from the same
+seed, so that every regime sees the same path for a seed (common random
+numbers); with several protocols each may get its own agent stream
+(``contagion.rng_streams``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import mesa
@@ -32,7 +39,7 @@ import numpy as np
 
 from margin.engine import InstrumentSpecs, MarginInputs
 from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
-from sim.config import plain_config, validate
+from sim.config import plain_config, token_names, validate
 from sim.funding import mark_price
 from sim.instruments import PERP, SPOT, Instrument
 from sim.ledger import HolderKind, Ledger, check_conservation
@@ -94,16 +101,73 @@ class MarketModel(mesa.Model):
             (defaults to ``cfg.check_invariants``).
     """
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator in use: the run's, or the acting protocol's own stream.
+
+        With per-protocol streams (``contagion.rng_streams``) each protocol's
+        agents and liquidation order draw from their own generator, so what
+        happens on one venue cannot shift another venue's random numbers; the
+        scenario always draws from the run generator.
+        """
+        return self._rng_active
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:  # Mesa's constructor assigns it
+        self._rng_base = value
+        self._rng_active = value
+
+    def _step_in_stream(self, p: int, step: Any) -> None:
+        prev = self._rng_active
+        self._rng_active = self._rng_streams[p]
+        try:
+            step()
+        finally:
+            self._rng_active = prev
+
+    def _in_stream(self, p: int, build: Any) -> None:
+        """Run ``build()`` with protocol ``p``'s stream active; wrap the agents it creates."""
+        if not self.per_protocol_rng:
+            build()
+            return
+        from functools import partial
+
+        before = set(self.agents)
+        prev = self._rng_active
+        self._rng_active = self._rng_streams[p]
+        try:
+            build()
+        finally:
+            self._rng_active = prev
+        for agent in self.agents:
+            if agent not in before:
+                agent.step = partial(self._step_in_stream, p, agent.step)
+
     def __init__(self, cfg: Any, *, check_invariants: bool | None = None) -> None:
         cfg = plain_config(cfg)
         validate(cfg)
         super().__init__(rng=int(cfg.seed))
+        # The exogenous path has its own stream spawned from the same seed, so every
+        # regime (whatever its agents draw) sees the same path for a seed: common
+        # random numbers for paired comparisons (Law & Kelton, ch. 11).
+        self.scenario_rng = np.random.default_rng(np.random.SeedSequence(int(cfg.seed)).spawn(1)[0])
         self.cfg = cfg
+        streams = cfg.contagion.rng_streams
+        self.per_protocol_rng = (streams == "per_protocol"
+                                 or (streams == "auto" and len(cfg.protocols) > 1))
+        self._rng_streams = [
+            np.random.default_rng(np.random.SeedSequence([int(cfg.seed), p, 0x5EED]))
+            if self.per_protocol_rng else self._rng_base for p in range(len(cfg.protocols))]
         self.check_invariants = cfg.check_invariants if check_invariants is None else check_invariants
         m = cfg.market
-        self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets]]
+        self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets], *token_names(cfg)]
+        self._n_mkt = 1 + len(m.assets)
+        """Quote plus market assets: the oracle's assets; issued tokens follow."""
         self.scenario = build_scenario(cfg.scenario, m)
-        self.fundamental = np.concatenate([[1.0], self.scenario.prices])
+        from sim.tokens import TokenBook
+
+        self.tokens = TokenBook(cfg, self._n_mkt)
+        self.fundamental = np.concatenate([[1.0], self.scenario.prices, self.tokens.prices()])
         self.oracle = Oracle(self.scenario.prices, cfg.oracle.latency_steps, cfg.oracle.twap_steps,
                              max_latency=getattr(self.scenario, "max_oracle_latency", 0))
         self.liquidity = 1.0
@@ -112,8 +176,13 @@ class MarketModel(mesa.Model):
         self.price_history = np.empty((cfg.steps + 1, len(self.asset_names)))
         self.price_history[0] = self.asset_prices
         self._build_markets()
-        self.liquidation = LiquidationEngine(
-            self, {p.index: p.cfg.liquidation for p in self.protocols})
+        liq_cls = LiquidationEngine
+        if self.per_protocol_rng:
+            from sim.contagion import StreamedLiquidationEngine as liq_cls
+        self.liquidation = liq_cls(self, {p.index: p.cfg.liquidation for p in self.protocols})
+        from sim.contagion import ContagionTracker
+
+        self.contagion_tracker = ContagionTracker(self)
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
         self.last_price = np.full(len(self.instruments), np.nan)
         self.depth = np.zeros(len(self.instruments))
@@ -143,7 +212,8 @@ class MarketModel(mesa.Model):
         self.instruments: list[Instrument] = []
         self.protocols: list[Protocol] = []
         for p_idx, pcfg in enumerate(cfg.protocols):
-            engine = build_engine(cfg.margin, self.asset_names,
+            mcfg = cfg.margin if pcfg.margin is None else pcfg.margin
+            engine = build_engine(mcfg, self.asset_names,
                                   SECONDS_PER_YEAR / cfg.market.step_seconds)
             proto = Protocol(p_idx, pcfg.name, pcfg, engine)
             for a_idx, acfg in enumerate(cfg.market.assets, start=1):
@@ -153,6 +223,12 @@ class MarketModel(mesa.Model):
                                           p_idx, kind, a_idx, 0, acfg.tick_size, acfg.lot_size)
                         self.instruments.append(inst)
                         proto.add_instrument(inst)
+            for t_idx, tok in self.tokens.on_venue(pcfg.name):
+                inst = Instrument(len(self.instruments), f"{pcfg.name}:{tok.name}-SPOT", p_idx,
+                                  SPOT, t_idx, 0, tok.tick_size, tok.lot_size)
+                self.instruments.append(inst)
+                proto.add_instrument(inst)
+                self.tokens.books[t_idx] = inst.index
             self.protocols.append(proto)
         self.books = [make_book(self.protocols[i.protocol].cfg.stp) for i in self.instruments]
         self.specs = InstrumentSpecs(
@@ -162,6 +238,12 @@ class MarketModel(mesa.Model):
             contract_size=np.ones(len(self.instruments)))
         self.ledger = Ledger(self.asset_names, self.specs.kind, self.specs.underlying, self.specs.quote)
         self.haircuts = np.array([cfg.margin.haircuts.get(a, 0.0) for a in self.asset_names])
+        self.protocol_haircuts: dict[int, np.ndarray] = {}
+        """Haircuts of protocols with their own ``margin`` config (others use ``haircuts``)."""
+        for proto in self.protocols:
+            if proto.cfg.margin is not None:
+                self.protocol_haircuts[proto.index] = np.array(
+                    [proto.cfg.margin.haircuts.get(a, 0.0) for a in self.asset_names])
         for proto in self.protocols:
             proto.treasury = self.ledger.open_account(HolderKind.TREASURY, protocol=proto.index)
             proto.insurance = self.ledger.open_account(HolderKind.INSURANCE, protocol=proto.index)
@@ -178,66 +260,82 @@ class MarketModel(mesa.Model):
         if usd > 0:
             self.ledger.deposit(row, 0, usd)
         if base_notional > 0:
-            for a in range(1, len(self.asset_names)):
+            for a in range(1, self._n_mkt):
                 self.ledger.deposit(row, a, base_notional / self.asset_prices[a])
+        for a, value in self.tokens.holdings(self.protocols[protocol].name):
+            self.ledger.deposit(row, a, value / self.asset_prices[a])
         self.protocols[protocol].accounts.append(row)
         return row
 
     def _build_agents(self) -> None:
         from agents.market_maker import AvellanedaStoikovMaker
-        from agents.noise import NoiseTraderPopulation
 
         acfg = self.cfg.agents
         self.makers: list[AvellanedaStoikovMaker] = []
         for proto in self.protocols:
-            for inst in proto.instruments:
-                for _ in range(acfg.market_maker.per_book):
-                    agent = AvellanedaStoikovMaker(self, inst.index, acfg.market_maker)
-                    agent.account = self.open_trader(proto.index, agent.unique_id,
-                                                     acfg.market_maker.usd,
-                                                     acfg.market_maker.base_notional)
-                    self.makers.append(agent)
-            if acfg.noise.n > 0:
-                pop = NoiseTraderPopulation(self, [i.index for i in proto.instruments], acfg.noise)
-                pop.accounts = np.array([
-                    self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
-                                     acfg.noise.base_notional)
-                    for _ in range(acfg.noise.n)], np.int64)
+            self._in_stream(proto.index, lambda proto=proto: self._build_venue_agents(proto, acfg))
         self._build_strategy_agents(acfg)
         self.liquidators = build_liquidators(self, acfg.liquidator)
+
+    def _build_venue_agents(self, proto: Protocol, acfg: Any) -> None:
+        """Market makers (per book) and the noise population of one protocol."""
+        from agents.market_maker import AvellanedaStoikovMaker
+        from agents.noise import NoiseTraderPopulation
+
+        for inst in proto.instruments:
+            for _ in range(acfg.market_maker.per_book):
+                agent = AvellanedaStoikovMaker(self, inst.index, acfg.market_maker)
+                agent.account = self.open_trader(proto.index, agent.unique_id,
+                                                 acfg.market_maker.usd,
+                                                 acfg.market_maker.base_notional)
+                self.makers.append(agent)
+        if acfg.noise.n > 0:
+            pop = NoiseTraderPopulation(self, [i.index for i in proto.instruments], acfg.noise)
+            pop.accounts = np.array([
+                self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
+                                 acfg.noise.base_notional)
+                for _ in range(acfg.noise.n)], np.int64)
 
     def _build_strategy_agents(self, acfg: Any) -> None:
         """Fundamentalists, momentum traders, leveraged traders and arbitrageurs."""
         from agents.arbitrageur import Arbitrageur
-        from agents.fundamentalist import FundamentalistPopulation
         from agents.leveraged import LeveragedTraderPopulation
-        from agents.momentum import MomentumPopulation
 
         self.leveraged: list[LeveragedTraderPopulation] = []
         self.arbitrageurs: list[Arbitrageur] = []
         for proto in self.protocols:
-            insts = [i.index for i in proto.instruments]
-            for cls, c in ((FundamentalistPopulation, acfg.fundamentalist),
-                           (MomentumPopulation, acfg.momentum)):
-                if c.n > 0:
-                    pop = cls(self, insts, c)
-                    # assigning accounts draws each trader's parameters from self.rng
-                    pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, c.usd,
-                                                              c.base_notional)
-                                             for _ in range(c.n)], np.int64)
-            lc = acfg.leveraged
-            if lc.n > 0 and any(i.is_perp for i in proto.instruments):
-                pop = LeveragedTraderPopulation(self, insts, lc)
-                pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, lc.usd, 0.0)
-                                         for _ in range(lc.n)], np.int64)
-                self.leveraged.append(pop)
+            self._in_stream(proto.index, lambda proto=proto: self._build_strategy_venue(proto, acfg))
         ac = acfg.arbitrageur
         if ac.enabled:
+            if ac.cross_venue and not (self.cfg.contagion.arbitrage and self.cfg.contagion.fire_sales):
+                ac = replace(ac, cross_venue=False)  # contagion channel switched off
             arb = Arbitrageur(self, [i.index for i in self.instruments], ac)
             arb.accounts = {p.index: self.open_trader(p.index, arb.unique_id, ac.usd,
                                                       ac.base_notional)
                             for p in self.protocols}
             self.arbitrageurs.append(arb)
+
+    def _build_strategy_venue(self, proto: Protocol, acfg: Any) -> None:
+        """Fundamentalists, momentum and leveraged traders of one protocol."""
+        from agents.fundamentalist import FundamentalistPopulation
+        from agents.leveraged import LeveragedTraderPopulation
+        from agents.momentum import MomentumPopulation
+
+        insts = [i.index for i in proto.instruments]
+        for cls, c in ((FundamentalistPopulation, acfg.fundamentalist),
+                       (MomentumPopulation, acfg.momentum)):
+            if c.n > 0:
+                pop = cls(self, insts, c)
+                # assigning accounts draws each trader's parameters from self.rng
+                pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, c.usd,
+                                                          c.base_notional)
+                                         for _ in range(c.n)], np.int64)
+        lc = acfg.leveraged
+        if lc.n > 0 and any(i.is_perp for i in proto.instruments):
+            pop = LeveragedTraderPopulation(self, insts, lc)
+            pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, lc.usd, 0.0)
+                                     for _ in range(lc.n)], np.int64)
+            self.leveraged.append(pop)
 
     def _seed_liquidity(self) -> None:
         """Market makers quote once before the first step so books start two-sided."""
@@ -265,6 +363,16 @@ class MarketModel(mesa.Model):
             self._inputs = self.margin_inputs()
             self._inputs_key = key
         return self._inputs
+
+    def _protocol_inputs(self, p: int) -> MarginInputs:
+        """:meth:`_shared_margin_inputs` with protocol ``p``'s own haircuts, if it has any."""
+        inputs = self._shared_margin_inputs()
+        own = self.protocol_haircuts.get(p)
+        if own is None:
+            return inputs
+        from dataclasses import replace
+
+        return replace(inputs, haircuts=own)
 
     def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
         inst = self.instruments[j]
@@ -305,7 +413,7 @@ class MarketModel(mesa.Model):
         ev = events if everything else events[check]
         price = self._expected_prices(j, ev)
         delta = ev["side"] * ev["qty"] * inst.lot_size
-        ok = proto.engine.pretrade(self._shared_margin_inputs(), ev["owner"], np.full(len(ev), j),
+        ok = proto.engine.pretrade(self._protocol_inputs(proto.index), ev["owner"], np.full(len(ev), j),
                                    delta.astype(np.float64), price, proto.cfg.taker_fee)
         if ok.all():
             return None
@@ -344,11 +452,14 @@ class MarketModel(mesa.Model):
         self._step_notional[:] = 0.0
         self._step_trades[:] = 0
         t = self.steps
-        self.fundamental[1:] = self.scenario.advance(self.rng)
-        self.asset_prices[1:] = self.oracle.publish(self.fundamental[1:],
+        n = self._n_mkt
+        self.fundamental[1:n] = self.scenario.advance(self.scenario_rng)
+        self.asset_prices[1:n] = self.oracle.publish(self.fundamental[1:n],
                                                     latency=self.scenario.oracle_latency(t),
                                                     stale=self.scenario.oracle_stale(t))
         self.liquidity = float(self.scenario.liquidity(t))
+        if self.tokens:
+            self.tokens.publish(self)
         if self.steps >= len(self.price_history):  # stepping past cfg.steps: grow
             self.price_history = np.concatenate([self.price_history,
                                                  np.empty_like(self.price_history)])
@@ -358,6 +469,9 @@ class MarketModel(mesa.Model):
         result = self._evaluate_margins()
         if self.liquidation.run(self.steps):  # phase 6: liquidation rounds, cascades
             result = self.margin_state
+        if self.tokens:  # phase 7: issued tokens revalued from their issuers' solvency
+            self.tokens.revalue(self)
+        self.contagion_tracker.update(self, result)
         if self.check_invariants:
             check_conservation(self.ledger, self.marks)
             self.liquidation.check_bad_debt()
@@ -426,9 +540,9 @@ class MarketModel(mesa.Model):
 
     def _evaluate_margins(self) -> dict[int, Any]:
         out = {}
-        inputs = self._shared_margin_inputs()
         for proto in self.protocols:
             rows = self._account_rows(proto)
+            inputs = self._protocol_inputs(proto.index)
             out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
         self.margin_state = out
         return out

@@ -95,6 +95,10 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
     summary = summarize(model, timeseries, trades)
     liquidations = pd.DataFrame(model.liquidation.events_table())
     summary["liquidation"] = model.liquidation.summary()
+    if len(model.protocols) > 1 or model.tokens:
+        from sim.contagion import contagion_summary
+
+        summary["contagion"] = contagion_summary(model)
     files = {"config": out / "config.yaml", "timeseries": out / "timeseries.parquet",
              "trades": out / "trades.parquet", "liquidations": out / "liquidations.parquet",
              "summary": out / "summary.json"}

@@ -1,0 +1,127 @@
+"""Multi-protocol worlds: per-protocol regimes, independence, issued tokens, contagion metrics."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from sim.config import ConfigError, load_config
+from sim.contagion import contagion_matrix, contagion_summary, run_with_shock
+from sim.model import MarketModel
+from sim.tokens import receipt_price, stablecoin_price
+
+TWO = ["protocols=two_venues", "steps=40", "scenario=calm", "agents.noise.n=30",
+       "agents.leveraged.n=10", "output.figures=false"]
+OFF = ["contagion.arbitrage=false", "contagion.token_impairment=false"]
+
+
+@functools.lru_cache(maxsize=4)
+def _cfg(*extra: str):
+    return load_config([*TWO, *extra])
+
+
+def _ts(model):
+    return model.datacollector.get_model_vars_dataframe()
+
+
+def test_two_venues_use_their_own_regimes_and_conserve():
+    cfg = _cfg("check_invariants=true")
+    model = MarketModel(cfg)
+    assert [p.engine.name for p in model.protocols] == ["cross", "portfolio"] or \
+        type(model.protocols[0].engine) is not type(model.protocols[1].engine)
+    assert "aLP" in model.asset_names
+    assert model.protocol_haircuts[1][model.asset_names.index("aLP")] == pytest.approx(0.10)
+    for _ in range(15):
+        model.step()  # check_invariants: ledger conservation every step
+    model.liquidation.check_bad_debt()
+
+
+def test_shock_on_alpha_leaves_beta_unchanged_with_channels_off():
+    cfg = _cfg(*OFF)
+    base = _ts(run_with_shock(cfg, None, 0.0, 10))
+    hit = _ts(run_with_shock(cfg, 0, 3e6, 10))
+    beta = [c for c in base.columns if c.startswith("beta")]
+    alpha = [c for c in base.columns if c.startswith("alpha")]
+    assert beta and all(base[c].equals(hit[c]) for c in beta)
+    assert any(not base[c].equals(hit[c]) for c in alpha)
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_arbitrage_switch_gates_cross_venue_trading(switch):
+    cfg = _cfg("agents.arbitrageur.enabled=true", f"contagion.arbitrage={str(switch).lower()}")
+    model = MarketModel(cfg)
+    assert model.arbitrageurs[0].cfg.cross_venue is switch
+
+
+@pytest.mark.parametrize("impair", [True, False])
+def test_token_impairment_formula_reaches_beta_collateral(impair):
+    cfg = _cfg("contagion.arbitrage=false", f"contagion.token_impairment={str(impair).lower()}")
+    model = MarketModel(cfg)
+    model.step()
+    a = model.asset_names.index("aLP")
+    tok = cfg.protocols[0].issues
+    beta = model.protocols[1]
+    holder = beta.accounts[-1]
+    held = float(model.ledger.collateral[holder, a])
+    assert held == pytest.approx(tok.holdings["beta"] / tok.par)
+    before = model.evaluate_margins()[1]
+    k = list(before[0]).index(holder)
+    eq0 = float(before[1].equity[k])
+    bad = 2_500_000.0
+    model.liquidation.bad_debt[0] = bad  # as if written off on alpha
+    model.tokens.revalue(model)
+    expected = tok.par * max(tok.floor, 1.0 - bad / (tok.supply * tok.par)) if impair else tok.par
+    assert model.asset_prices[a] == expected
+    assert receipt_price(tok.par, tok.supply, bad, tok.floor) == pytest.approx(0.75)
+    after = model.evaluate_margins()[1]
+    eq1 = float(after[1].equity[k])
+    haircut = 0.10
+    assert eq1 - eq0 == pytest.approx(held * (expected - tok.par) * (1 - haircut), rel=1e-9,
+                                      abs=1e-6)
+
+
+def test_stablecoin_rule():
+    assert stablecoin_price(1.0, 100.0, 0.0, backing_ratio=1.2) == 1.0
+    assert stablecoin_price(1.0, 100.0, 30.0, backing_ratio=1.2) == pytest.approx(0.9)
+    assert stablecoin_price(1.0, 100.0, 30.0, 1.2, run_threshold=1.0, run_discount=0.2) == \
+        pytest.approx(0.72)
+    assert stablecoin_price(1.0, 100.0, 500.0, 1.2, floor=0.05) == pytest.approx(0.05)
+
+
+def test_venue_oracle_prices_token_from_book():
+    cfg = load_config([*TWO, "contagion.venue_oracle=true", "protocols.1.stp=cancel_resting"],
+                      validate_values=False)
+    from omegaconf import OmegaConf
+    cfg = OmegaConf.merge(cfg, {"protocols": [{**OmegaConf.to_container(cfg.protocols[0]),
+                                               "issues": {**OmegaConf.to_container(
+                                                   cfg.protocols[0].issues), "venue": "beta"}},
+                                              OmegaConf.to_container(cfg.protocols[1])]})
+    model = MarketModel(cfg)
+    j = model.tokens.books[model.asset_names.index("aLP")]
+    assert model.instruments[j].name == "beta:aLP-SPOT"
+    model.step()
+    mid = model.view.mid(j)
+    if mid is not None:
+        assert model.asset_prices[model.asset_names.index("aLP")] == pytest.approx(mid)
+
+
+def test_contagion_summary_and_matrix():
+    cfg = _cfg(*OFF)
+    calls = []
+
+    def run_fn(i):
+        calls.append(i)
+        return run_with_shock(cfg, i, 3e6, 10)
+
+    out = contagion_matrix(run_fn, ["alpha", "beta"])
+    assert calls == [None, 0, 1]
+    assert np.asarray(out["bad_debt"]).shape == (2, 2)
+    s = contagion_summary(run_with_shock(cfg, 0, 3e6, 10), shocked=0)
+    assert set(s["protocols"]) == {"alpha", "beta"} and s["shocked"] == "alpha"
+
+
+def test_unimplemented_switches_are_rejected():
+    with pytest.raises(ConfigError, match="contagion.universal_margin"):
+        load_config(["contagion.universal_margin=true"])
