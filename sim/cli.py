@@ -6,14 +6,23 @@ Hydra starts, single-run overrides are composed and validated with the Compose
 API, so a bad value exits with status 2 and a one-line message instead of a
 traceback. Outputs go to Hydra's run directory
 (``outputs/<date>/<time>/`` by default).
+
+Sweeps (``-m``/``--multirun``, any Hydra launcher: basic, joblib, submitit,
+ray) write ``done.json`` last into each job's directory and skip jobs that
+have one, so a sweep rerun into the same ``hydra.sweep.dir`` resumes; a job
+that fails records ``failed.json`` with a one-line error and the sweep goes on.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sim.config import ConfigError, load_config, register_configs, validate
@@ -48,20 +57,52 @@ def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
     return "\n".join(lines)
 
 
+def _write_marker(path: Path, payload: dict) -> None:
+    """Write a JSON marker atomically (temp file + rename), so a kill leaves none or all."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
 def _app(cfg: DictConfig) -> None:
     from sim.runner import execute
 
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if multirun and (out_dir / "done.json").is_file():
+        # resuming a sweep: this job finished before (its marker is written last)
+        print(f"skipped (already done): {out_dir}")
+        return
     try:
         validate(cfg)
     except ConfigError as exc:
-        _fail(str(exc))
-    out_dir = HydraConfig.get().runtime.output_dir
-    result = execute(cfg, out_dir)
+        if not multirun:
+            _fail(str(exc))
+        _record_failure(out_dir, f"config error: {exc}")
+        return
+    try:
+        result = execute(cfg, out_dir)
+    except Exception as exc:  # noqa: BLE001 - one failing job must not stop a sweep
+        if not multirun:
+            raise
+        _record_failure(out_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return
+    if multirun:
+        (out_dir / "failed.json").unlink(missing_ok=True)
+        _write_marker(out_dir / "done.json", {"summary": str(result.files["summary"])})
     print(_summary_table(result))
     print(f"ran {cfg.steps} steps in {result.wall_seconds:.1f} s; outputs in {result.out_dir}")
     for key, path in result.files.items():
         print(f"  {key:<18} {path}")
+
+
+def _record_failure(out_dir: Path, message: str) -> None:
+    """Record a failed sweep job in ``failed.json`` and tell stderr; the sweep goes on."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_marker(out_dir / "failed.json", {"error": message})
+    print(f"marginsim: job failed ({out_dir}): {message}", file=sys.stderr)
 
 
 _VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
