@@ -142,6 +142,11 @@ class IssuedTokenConfig:
 class ProtocolConfig:
     """A venue: its markets, fees, funding rule and insurance fund.
 
+    ``mark_price``: ``binance`` (median of the index with the funding basis, the
+    index plus the 30-sample average basis, and the last trade — robust to a
+    swept book) or ``median`` (median of index, book mid and last trade — marks
+    follow the book within a step, so liquidation trades re-mark at once).
+
     Funding follows Binance USDⓈ-M: every ``funding_interval`` steps the rate is
     ``clamp(P + clamp(I - P, -premium_clamp, premium_clamp), -funding_cap,
     funding_cap)`` with P the average premium index over the interval and I the
@@ -159,6 +164,7 @@ class ProtocolConfig:
     funding_cap: float = 0.0075
     insurance_fund: float = 1_000_000.0
     stp: str = "cancel_resting"
+    mark_price: str = "binance"
     liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
     margin: MarginConfig | None = None
     """This protocol's own ``MarginConfig`` (``None``: the run's global ``margin``)."""
@@ -395,6 +401,7 @@ def _validate_protocols(protocols: Any) -> None:
         _check_range(f"{k}.funding_cap", p.funding_cap, 0.0, 0.1)
         _check_range(f"{k}.insurance_fund", p.insurance_fund, 0.0)
         _choice(f"{k}.stp", p.stp, STP_MODES)
+        _choice(f"{k}.mark_price", p.mark_price, ("binance", "median"))
         try:
             validate_liquidation_config(p.liquidation, f"{k}.liquidation")
         except ValueError as exc:

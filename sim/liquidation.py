@@ -352,21 +352,37 @@ def offer_qty(position: float, phi: float, lot: float) -> float:
     return math.copysign(offer, position)
 
 
-def bankruptcy_prices(value: float, positions: np.ndarray, marks: np.ndarray) -> np.ndarray:
+ADL_MAX_MOVE = 0.5
+"""Largest distance of an ADL price from the mark, as a fraction of the mark.
+
+An account's deficit is spread over its positions; when the deficit is large
+against a position's notional (it came from borrows or other losses) the
+formula below would put the "bankruptcy price" near zero or far above the mark,
+and ADL would transfer losses unrelated to that position. The price is bounded
+to ``mark x (1 +- ADL_MAX_MOVE)``; the part of the deficit this leaves uncovered
+stays with the account and ends as socialised loss or recorded bad debt.
+"""
+
+
+def bankruptcy_prices(value: float, positions: np.ndarray, marks: np.ndarray,
+                      max_move: float = ADL_MAX_MOVE) -> np.ndarray:
     """Per-position prices at which closing everything leaves the account at zero value.
 
     The deficit ``-value`` is split over positions by notional weight
     ``w_j = |q_j| m_j / sum |q| m``: ``p_j = m_j - value w_j / q_j``. For a
-    bankrupt long (``value < 0``) the price is above the mark.
+    bankrupt long (``value < 0``) the price is above the mark. Each price is
+    bounded to ``m_j (1 +- max_move)`` (see :data:`ADL_MAX_MOVE`).
 
     Args:
         value: Account net value (negative when bankrupt).
         positions: Signed positions (non-zero).
         marks: Their marks.
+        max_move: Largest distance from the mark, as a fraction of it.
     """
     notional = np.abs(positions) * marks
     w = notional / notional.sum()
-    return marks - value * w / positions
+    raw = marks - value * w / positions
+    return np.clip(raw, marks * (1.0 - max_move), marks * (1.0 + max_move))
 
 
 # ------------------------------------------------------------------ engine

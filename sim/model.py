@@ -518,7 +518,11 @@ class MarketModel(mesa.Model):
                 self.marks[j] = index
                 continue
             last = None if np.isnan(self.last_price[j]) else float(self.last_price[j])
-            self.marks[j] = mark_price(index, self.view.mid(j), last)
+            proto = self.protocols[inst.protocol]
+            if proto.cfg.mark_price == "median":
+                self.marks[j] = mark_price(float(index), self.view.mid(j), last)
+            else:
+                self.marks[j] = proto.funding[j].mark(float(index), last, self.steps)
 
     def _mark_and_fund(self) -> None:
         self.update_marks()

@@ -86,3 +86,18 @@ def test_mark_is_median_with_index_fallbacks():
 def test_mark_is_exactly_numpys_median(index, mid, last):
     values = [index, index if mid is None else mid, index if last is None else last]
     assert mark_price(index, mid, last) == float(np.median(values))
+
+
+def test_binance_mark_resists_a_swept_book():
+    c = FundingClock(interval=480, interest_rate=0.0001, premium_clamp=0.0005, cap=0.0075)
+    for _ in range(30):
+        c.sample(100.1, 100.0)  # a steady 0.1 basis
+    assert c.basis_ma == pytest.approx(0.1)
+    # the book was swept to a few ticks: mid and last near zero, the mark stays near the index
+    c.sample(0.02, 100.0)
+    assert c.mark(100.0, 0.02, step=100) == pytest.approx(100.0 + c.basis_ma, rel=1e-12)
+    assert c.mark(100.0, 0.02, step=100) > 96.0  # one swept sample dents the 30-sample average only
+    # calm: price1 = index (no funding yet), price2 = index + basis, last in between -> last
+    c2 = FundingClock(interval=480, interest_rate=0.0001, premium_clamp=0.0005, cap=0.0075)
+    c2.sample(100.2, 100.0)
+    assert c2.mark(100.0, 100.1, step=1) == pytest.approx(100.1)

@@ -29,7 +29,8 @@ from sim.liquidation import (
 )
 from sim.model import MarketModel
 
-BASE = ["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
+BASE = ["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false",
+        "protocols.0.spot=false", "protocols.0.mark_price=median",
         "margin.params.tiers=flat", "+margin.params.imr=0.1", "+margin.params.mmr=0.05",
         "agents.market_maker.per_book=0"]
 BTC = 0  # the BTC perpetual's instrument index
@@ -491,6 +492,7 @@ def test_cascade_rounds_stop_at_max_rounds(max_rounds, rounds):
 
 
 def test_liquidation_trades_move_the_mark_and_cascade():
+    # With the median mark rule (protocols.0.mark_price=median):
     # B sits 3 USD above maintenance at 58,500. The liquidator sells A's 1 BTC into
     # the bids (0.5 at 58,495 and 0.5 at 58,490): the mark becomes the median of
     # index 58,500, mid 58,495 and last 58,490 = 58,495, B's equity falls by 5 and
