@@ -16,6 +16,7 @@ that fails records ``failed.json`` with a one-line error and the sweep goes on.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -68,6 +69,8 @@ def _write_marker(path: Path, payload: dict) -> None:
 def _app(cfg: DictConfig) -> None:
     from sim.runner import execute
 
+    # Hydra sets the root logger to INFO; Mesa logs every step at INFO
+    logging.getLogger("MESA").setLevel(logging.WARNING)
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
