@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["OKABE_ITO", "depth_figure", "liquidation_figure", "margin_figure", "market_figure",
-           "save"]
+__all__ = ["OKABE_ITO", "collateral_graph_figure", "contagion_matrix_figure", "depth_figure",
+           "liquidation_figure", "margin_figure", "market_figure", "save"]
 
 OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
 
@@ -193,3 +193,196 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
     for extra in axes[1, 1:]:
         extra.axis("off")
     return save(fig, out_dir, "liquidations")
+
+
+# --------------------------------------------------------------------------- contagion figures
+
+def _distress_cmap() -> Any:
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("distress", ["#FFFFFF", OKABE_ITO[1], OKABE_ITO[6]])
+
+
+def _node_distress(G: Any, distress: Any) -> dict[Any, float]:
+    """Per-node distress in [0, 1] from a mapping, or a sequence in node / protocol order."""
+    if distress is None:
+        return {}
+    if isinstance(distress, dict) or hasattr(distress, "items"):
+        vals = {n: float(v) for n, v in distress.items()}
+        unknown = [n for n in vals if n not in G]
+        if unknown:
+            raise ValueError(f"distress: unknown node {unknown[0]!r}")
+    else:
+        arr = np.asarray(distress, dtype=np.float64).ravel()
+        nodes = list(G.nodes)
+        protos = [n for n in nodes if G.nodes[n].get("kind", "protocol") == "protocol"]
+        if len(arr) == len(nodes):
+            vals = dict(zip(nodes, arr.tolist(), strict=True))
+        elif len(arr) == len(protos):
+            vals = dict(zip(protos, arr.tolist(), strict=True))
+        else:
+            raise ValueError(f"distress has {len(arr)} values for {len(nodes)} nodes "
+                             f"({len(protos)} protocols)")
+    for n, v in vals.items():
+        if not np.isfinite(v) or not 0.0 <= v <= 1.0:
+            raise ValueError(f"distress of {n!r} must be in [0, 1], got {v!r}")
+    return vals
+
+
+def collateral_graph_figure(G: Any, distress: Any = None, out_dir: str | Path | None = None,
+                            name: str = "collateral_graph", seed: int = 7,
+                            unit: str = "USD") -> dict[str, Path]:
+    """Draw a collateral graph (:mod:`sim.network`) or a protocol exposure network.
+
+    Deterministic layout: a shell layout (protocols inside, assets on the outer
+    ring) when the graph has asset nodes, else ``networkx.spring_layout`` with
+    a fixed seed. Protocol
+    nodes are circles sized by ``value_locked`` (or, for generated exposure
+    networks without it, by total exposure in and out); asset nodes are small
+    squares. Colour is the per-node distress in [0, 1] (0 white, 1 vermillion;
+    grey where none is given), e.g. a DebtRank ``h`` vector or 1 for protocols
+    with bad debt in a run's ``contagion`` summary. Edges carrying an
+    ``exposure`` (``accepts`` / ``exposure`` relations) have width proportional
+    to it; other relations (``issues``, ``lists``) are thin dashed grey lines.
+    Reads data only; never runs a simulation.
+
+    Args:
+        G: The graph (nodes without ``kind`` count as protocols).
+        distress: None, a mapping node -> value, or a sequence in node order
+            (or protocol-node order).
+        out_dir: Directory for ``name.png`` / ``name.pdf`` (required).
+        name: File stem.
+        seed: Layout seed.
+        unit: Unit of value locked / exposure for the caption.
+
+    Returns:
+        Mapping of figure names to the files written (see :func:`save`).
+    """
+    import networkx as nx
+
+    if out_dir is None:
+        raise ValueError("out_dir must be given")
+    vals = _node_distress(G, distress)
+    nodes = list(G.nodes)
+    kind = {n: G.nodes[n].get("kind", "protocol") for n in nodes}
+    protos = [n for n in nodes if kind[n] == "protocol"]
+    assets = [n for n in nodes if kind[n] != "protocol"]
+
+    def size_value(n: Any) -> float:
+        d = G.nodes[n]
+        if "value_locked" in d and float(d["value_locked"]) > 0:
+            return float(d["value_locked"])
+        tot = 0.0
+        for _, _, e in G.out_edges(n, data=True):
+            tot += float(e.get("exposure", 0.0))
+        for _, _, e in G.in_edges(n, data=True):
+            tot += float(e.get("exposure", 0.0))
+        return tot
+
+    sv = np.array([size_value(n) for n in protos], dtype=np.float64)
+    smax = sv.max(initial=0.0)
+    psize = 200 + 1300 * (sv / smax) if smax > 0 else np.full(len(protos), 500.0)
+    if protos and assets:  # collateral graph: protocols inside, assets on an outer ring
+        pos = nx.shell_layout(G, nlist=[protos, assets], rotate=0.0)
+    elif len(G):
+        pos = nx.spring_layout(G, seed=seed, weight=None, k=1.5 / np.sqrt(len(G)))
+    else:
+        pos = {}
+    cmap = _distress_cmap()
+    fig, ax = plt.subplots(figsize=(7.5, 6.0))
+    weighted = [(u, v) for u, v, d in G.edges(data=True) if float(d.get("exposure", 0.0)) > 0]
+    other = [(u, v) for u, v, d in G.edges(data=True) if float(d.get("exposure", 0.0)) <= 0]
+    x = np.array([float(G.edges[e]["exposure"]) for e in weighted])
+    if weighted:
+        widths = 0.5 + 5.0 * x / x.max()
+        nx.draw_networkx_edges(G, pos, edgelist=weighted, width=widths.tolist(), ax=ax,
+                               edge_color=OKABE_ITO[5], alpha=0.7, arrows=True, arrowsize=10,
+                               node_size=psize.mean() if len(psize) else 300,
+                               connectionstyle="arc3,rad=0.08")
+    if other:
+        nx.draw_networkx_edges(G, pos, edgelist=other, width=0.6, style="dashed", ax=ax,
+                               edge_color="#999999", arrows=True, arrowsize=8,
+                               connectionstyle="arc3,rad=0.08")
+
+    def colours(ns: list) -> list:
+        return [cmap(vals[n]) if n in vals else "#BBBBBB" for n in ns]
+
+    if protos:
+        nx.draw_networkx_nodes(G, pos, nodelist=protos, node_size=psize.tolist(),
+                               node_color=colours(protos), edgecolors=OKABE_ITO[0],
+                               linewidths=1.0, ax=ax)
+    if assets:
+        nx.draw_networkx_nodes(G, pos, nodelist=assets, node_size=180, node_shape="s",
+                               node_color=colours(assets), edgecolors=OKABE_ITO[0],
+                               linewidths=0.8, ax=ax)
+    nx.draw_networkx_labels(G, pos, font_size=7, ax=ax)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.0, 1.0))
+    sm.set_array([])
+    fig.colorbar(sm, ax=ax, shrink=0.8,
+                 label="distress (0 = none, 1 = default)" + ("" if vals else " — not given"))
+    lines = [f"node size: value locked ({unit})" if any("value_locked" in G.nodes[n]
+                                                        for n in protos)
+             else f"node size: total exposure in + out ({unit})",
+             f"edge width: exposure ({unit})"
+             + (f", max {x.max():,.4g}" if weighted else ", none")]
+    if assets:
+        lines.append("circles: protocols, squares: assets; dashed: issues / lists")
+    ax.set_title("collateral graph\n" + "\n".join(lines), fontsize=8)
+    ax.axis("off")
+    return save(fig, Path(out_dir), name)
+
+
+def contagion_matrix_figure(matrix: Any, labels: Any = None, out_dir: str | Path | None = None,
+                            name: str = "contagion_matrix", unit: str = "USD",
+                            what: str = "bad debt") -> dict[str, Path]:
+    """Heat-map of the loss at protocol ``j`` (column) given a shock at ``i`` (row).
+
+    Args:
+        matrix: ``M[i][j]`` (n x n), or the dict of
+            :func:`sim.contagion.contagion_matrix` (its ``bad_debt`` matrix and
+            ``protocols`` labels are used; pass ``what="liquidations"`` for the
+            liquidation counts).
+        labels: Protocol names (default from the dict, else ``p0 .. p{n-1}``).
+        out_dir: Directory for ``name.png`` / ``name.pdf`` (required).
+        name: File stem.
+        unit: Unit of the cells (colour bar and title).
+        what: Loss measure named in the title.
+
+    Returns:
+        Mapping of figure names to the files written.
+    """
+    if out_dir is None:
+        raise ValueError("out_dir must be given")
+    if isinstance(matrix, dict):
+        key = "liquidations" if what == "liquidations" else "bad_debt"
+        labels = list(matrix["protocols"]) if labels is None else labels
+        if key == "liquidations" and unit == "USD":
+            unit = "count"
+        matrix = matrix[key]
+    M = np.asarray(matrix, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {M.shape}")
+    n = M.shape[0]
+    labels = [f"p{k}" for k in range(n)] if labels is None else [str(v) for v in labels]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for a {n}x{n} matrix")
+    fig, ax = plt.subplots(figsize=(1.2 * n + 3.0, 1.0 * n + 2.2))
+    finite = M[np.isfinite(M)]
+    vmax = float(np.abs(finite).max(initial=0.0)) or 1.0
+    neg = finite.size and finite.min() < 0
+    cmap = "RdBu_r" if neg else _distress_cmap()
+    im = ax.imshow(M, cmap=cmap, vmin=-vmax if neg else 0.0, vmax=vmax, interpolation="nearest")
+    for i in range(n):
+        for j in range(n):
+            v = M[i, j]
+            txt = "–" if not np.isfinite(v) else (f"{v:,.0f}" if abs(v) >= 1e3 else f"{v:.3g}")
+            dark = np.isfinite(v) and abs(v) > 0.6 * vmax
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(n), labels)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("protocol j (where the loss lands)")
+    ax.set_ylabel("protocol i (shocked)")
+    ax.set_title(f"{what} at j given a shock at i ({unit})", fontsize=9)
+    fig.colorbar(im, ax=ax, label=f"{what} ({unit})")
+    return save(fig, Path(out_dir), name)

@@ -1,0 +1,85 @@
+"""contagion_topology: Wilson interval, exact contagion probabilities, tiny end-to-end study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import contagion_topology as ct
+from experiments.common import load_study_config
+
+
+def test_wilson_interval_known_values() -> None:
+    lo, hi = ct.wilson_interval(5, 10, 0.95)
+    assert lo == pytest.approx(0.2366, abs=5e-5) and hi == pytest.approx(0.7634, abs=5e-5)
+    assert ct.wilson_interval(0, 10)[0] == 0.0 and ct.wilson_interval(10, 10)[1] == 1.0
+    assert 0.0 < ct.wilson_interval(0, 10)[1] < 0.35
+    with pytest.raises(ValueError):
+        ct.wilson_interval(11, 10)
+
+
+def test_t_interval() -> None:
+    ci = ct.t_interval([1.0, 2.0, 3.0, np.nan])
+    assert ci["n"] == 3 and ci["mean"] == 2.0
+    assert ci["ci_high"] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
+
+
+def test_probability_zero_when_capital_covers_all_exposure() -> None:
+    rng = np.random.default_rng(3)
+    A = rng.integers(0, 5, size=(6, 6))
+    np.fill_diagonal(A, 0)
+    # capital equal to total exposure: a total loss is exactly survived (exact arithmetic)
+    assert ct.contagion_probability(A, A.sum(axis=1)) == 0.0
+    assert ct.contagion_probability(A, A.sum(axis=1) + 1) == 0.0
+
+
+def test_probability_one_on_a_chain() -> None:
+    n = 5
+    A = np.zeros((n, n), dtype=np.int64)
+    for i in range(1, n):
+        A[i, i - 1] = 2  # i is exposed to its predecessor, more than its capital
+    K = np.ones(n, dtype=np.int64)
+    assert ct.contagion_probability(A, K, shocks=[0]) == 1.0
+    assert ct.contagion_probability(A, 2 * K, shocks=[0]) == 0.0  # loss == capital survives
+    ring = A.copy()
+    ring[0, n - 1] = 2
+    assert ct.contagion_probability(ring, K) == 1.0
+    out = ct.shock_outcome(A, K, 0)
+    assert out["gk_defaults"] == n - 1 and out["multi"]
+    # DebtRank: everyone fully distressed; value = liabilities share (0.25 each of 0..3)
+    assert out["debtrank"] == pytest.approx(0.75)
+    # Eisenberg–Noe recovers: node 1 defaults (external assets 3 < obligations 4) and pays
+    # 3 pro rata, 1.5 to node 2, which survives with equity 0.5; lost 1 + 0.5 of capital 4
+    assert out["en_defaults"] == 1 and out["en_loss_share"] == pytest.approx(0.375)
+
+
+def test_core_periphery_densities_hit_target() -> None:
+    n, k = 25, 3
+    pc, px, pp = ct._core_periphery_densities(n, k, 0.1, (1.0, 0.25, 0.02))
+    expected = k * (k - 1) * pc + 2 * k * (n - k) * px + (n - k) * (n - k - 1) * pp
+    assert expected == pytest.approx(0.1 * n * (n - 1))
+    G = ct.draw_network("core_periphery", n, 0.1, np.random.default_rng(0), 0.12)
+    assert sum(G.nodes[i]["core"] for i in G) == k
+
+
+def test_tiny_study_writes_table_and_figure(tmp_path) -> None:
+    cfg = load_study_config("contagion_topology", [
+        "n=8", "densities=[0.1,0.3]", "replicates=6", "progress=false",
+        "topologies={erdos_renyi: {}, scale_free: {gamma: [2.5]}, "
+        "core_periphery: {core_fraction: [0.25]}}", f"output_dir={tmp_path}"])
+    out = ct.run_study(cfg)
+    for ext in ("csv", "md", "tex"):
+        assert (out / "tables" / f"contagion_topology.{ext}").stat().st_size > 0
+    for name in ("contagion_probability", "example_erdos_renyi", "example_scale_free",
+                 "example_core_periphery"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+        assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
+    table = pd.read_csv(out / "tables" / "contagion_topology.csv")
+    assert len(table) == 6 and (table["replicates"] == 6).all()
+    assert ((table["p_multi_low"] <= table["p_multi"])
+            & (table["p_multi"] <= table["p_multi_high"])).all()
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 36
+    # common random numbers: replicate k has one seed in every cell
+    assert trials.groupby("replicate")["seed"].nunique().eq(1).all()
