@@ -196,6 +196,22 @@ def order_events(view: Any, j: int, rows: np.ndarray, side: np.ndarray, qty: np.
     return ev
 
 
+def initial_spot_holdings(view: Any, cache: dict[int, np.ndarray], rows: np.ndarray,
+                          j: int) -> np.ndarray | None:
+    """Holdings of instrument ``j``'s base asset when a population first traded it.
+
+    The inventory rule measures spot exposure as drift from these holdings;
+    ``None`` for a perpetual (its position is the exposure). ``cache`` maps
+    base asset → holdings and is filled on first use.
+    """
+    inst = view.instruments[j]
+    if inst.is_perp:
+        return None
+    if inst.base not in cache:
+        cache[inst.base] = view.balances(rows, inst.base)
+    return cache[inst.base]
+
+
 class FundamentalistPopulation(mesa.Agent):
     """A population of value investors on one protocol's books.
 
@@ -233,12 +249,7 @@ class FundamentalistPopulation(mesa.Agent):
         self._base0 = {}
 
     def _initial_base(self, j: int) -> np.ndarray | None:
-        inst = self.model.view.instruments[j]
-        if inst.is_perp:
-            return None
-        if inst.base not in self._base0:
-            self._base0[inst.base] = self.model.view.balances(self._accounts, inst.base)
-        return self._base0[inst.base]
+        return initial_spot_holdings(self.model.view, self._base0, self._accounts, j)
 
     def step(self) -> None:
         """Let the active traders trade toward the index on one instrument each."""

@@ -38,7 +38,14 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents.fundamentalist import _fail, _number, capped_notional, exposure_notional, order_events
+from agents.fundamentalist import (
+    _fail,
+    _number,
+    capped_notional,
+    exposure_notional,
+    initial_spot_holdings,
+    order_events,
+)
 
 __all__ = ["MomentumConfig", "MomentumPopulation", "validate_momentum_config"]
 
@@ -175,12 +182,7 @@ class MomentumPopulation(mesa.Agent):
             self.signal[:, c] = mu / np.sqrt(var * (1.0 - self._lam) / (1.0 + self._lam))
 
     def _initial_base(self, j: int) -> np.ndarray | None:
-        inst = self.model.view.instruments[j]
-        if inst.is_perp:
-            return None
-        if inst.base not in self._base0:
-            self._base0[inst.base] = self.model.view.balances(self._accounts, inst.base)
-        return self._base0[inst.base]
+        return initial_spot_holdings(self.model.view, self._base0, self._accounts, j)
 
     def step(self) -> None:
         """Update the trend signals, then let the active traders follow them."""

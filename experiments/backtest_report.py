@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config
-from experiments.sweep import DONE, RunSpec, run_sweep
+from experiments.common import load_study_config, start_study
+from experiments.sweep import DONE, RunSpec
 
 __all__ = ["backtest_table", "build_specs", "main", "side_pnl", "run_study"]
 
@@ -118,12 +118,8 @@ def backtest_table(run_dirs: dict[str, Path], horizon: int, confidence: float = 
 
 def run_study(cfg: DictConfig | Any) -> Path:
     """Run (or resume) one replay per regime and write the backtest table."""
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(OmegaConf.to_yaml(cfg))
     specs = build_specs(cfg)
-    if not cfg.report_only:
-        run_sweep(specs, out / "runs", workers=int(cfg.workers), progress=bool(cfg.progress))
+    out = start_study(cfg, specs)
     dirs = {s.name: out / "runs" / s.name for s in specs if (out / "runs" / s.name / DONE).exists()}
     table = backtest_table(dirs, int(cfg.horizon), float(cfg.confidence), float(cfg.level))
     write_table(table, out / "tables", "backtest",

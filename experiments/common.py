@@ -10,11 +10,14 @@ configured values). Figures reuse ``sim.figures``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-__all__ = ["CONF_DIR", "load_study_config"]
+__all__ = ["CONF_DIR", "load_study_config", "run_and_aggregate", "start_study"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 
@@ -48,3 +51,41 @@ def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
         # replace, not merge: scenarios={calm: []} drops the configured scenarios
         OmegaConf.update(base, key, value, merge=False)
     return base
+
+
+def start_study(cfg: Any, specs: Sequence[Any]) -> Path:
+    """Create the study's output directory, record its config and run (or resume) its sweep.
+
+    Args:
+        cfg: Study config (``output_dir``, ``report_only``, ``workers``, ``progress``).
+        specs: The runs (:class:`experiments.sweep.RunSpec`).
+
+    Returns:
+        The output directory; runs live in ``<output_dir>/runs``.
+    """
+    from experiments.sweep import run_sweep
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(OmegaConf.to_yaml(cfg))
+    if not cfg.report_only:
+        run_sweep(specs, out / "runs", workers=int(cfg.workers), progress=bool(cfg.progress))
+    return out
+
+
+def run_and_aggregate(cfg: Any, specs: Sequence[Any]) -> tuple[Path, pd.DataFrame]:
+    """:func:`start_study`, then the finished runs' headline metrics into ``aggregated.csv``.
+
+    Raises:
+        RuntimeError: No run finished (see the runs' ``failed.json``).
+    """
+    from experiments.analysis import headline_metrics
+    from experiments.sweep import collect
+
+    out = start_study(cfg, specs)
+    agg = collect(out / "runs", names=[s.name for s in specs])
+    if agg.empty:
+        raise RuntimeError(f"no finished runs in {out / 'runs'}; see the failed.json files")
+    table = headline_metrics(agg)
+    table.to_csv(out / "aggregated.csv", index=False)
+    return out, table

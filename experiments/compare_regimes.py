@@ -42,11 +42,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments.analysis import METRIC_LABELS, headline_metrics, paired_ci, write_table
-from experiments.common import load_study_config
-from experiments.sweep import RunSpec, collect, run_sweep
+from experiments.analysis import METRIC_LABELS, paired_ci, write_table
+from experiments.common import load_study_config, run_and_aggregate
+from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
 __all__ = ["build_specs", "comparison_table", "main", "plot_metric", "report", "run_study",
@@ -205,16 +205,7 @@ def run_study(cfg: DictConfig | Any) -> Path:
     Returns:
         The output directory.
     """
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(OmegaConf.to_yaml(cfg))
-    specs = build_specs(cfg)
-    if not cfg.report_only:
-        run_sweep(specs, out / "runs", workers=int(cfg.workers), progress=bool(cfg.progress))
-    agg = collect(out / "runs", names=[s.name for s in specs])
-    if agg.empty:
-        raise RuntimeError(f"no finished runs in {out / 'runs'}; see the failed.json files")
-    headline_metrics(agg).to_csv(out / "aggregated.csv", index=False)
+    out, _ = run_and_aggregate(cfg, build_specs(cfg))
     report(out, cfg)
     return out
 

@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments.analysis import headline_metrics, write_table
-from experiments.common import load_study_config
-from experiments.sweep import RunSpec, collect, run_sweep
+from experiments.analysis import write_table
+from experiments.common import load_study_config, run_and_aggregate
+from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
 __all__ = ["build_specs", "cell_table", "heatmap", "main", "report", "run_study", "target_set"]
@@ -183,16 +183,7 @@ def report(out_dir: str | Path, cfg: DictConfig | Any) -> dict[str, Path]:
 
 def run_study(cfg: DictConfig | Any) -> Path:
     """Run (or resume) the grid, aggregate and report; returns the output directory."""
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(OmegaConf.to_yaml(cfg))
-    specs = build_specs(cfg)
-    if not cfg.report_only:
-        run_sweep(specs, out / "runs", workers=int(cfg.workers), progress=bool(cfg.progress))
-    agg = collect(out / "runs", names=[s.name for s in specs])
-    if agg.empty:
-        raise RuntimeError(f"no finished runs in {out / 'runs'}; see the failed.json files")
-    headline_metrics(agg).to_csv(out / "aggregated.csv", index=False)
+    out, _ = run_and_aggregate(cfg, build_specs(cfg))
     report(out, cfg)
     return out
 
