@@ -36,6 +36,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from sim.runner import write_json_atomic
+
 __all__ = ["DONE", "FAILED", "RunSpec", "SweepReport", "collect", "flatten", "run_sweep"]
 
 DONE = "done.json"
@@ -89,12 +91,6 @@ class SweepReport:
                 f"{len(self.failed)} failed in {self.wall_seconds:.1f} s")
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _sim_run(overrides: list[str], *, out_dir: Path, progress: bool = False) -> Any:
     import sim
 
@@ -110,17 +106,17 @@ def _execute(spec: RunSpec, run_dir: Path, runner: Runner) -> tuple[str, str, st
     """Run one spec; returns ``(name, "done" | "failed", error)``. Never raises ``Exception``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {"name": spec.name, "overrides": list(spec.overrides), "meta": dict(spec.meta)}
-    _write_json_atomic(run_dir / SPEC, record)
+    write_json_atomic(run_dir / SPEC, record)
     start = time.perf_counter()
     try:
         runner(list(spec.overrides), out_dir=run_dir, progress=False)
     except Exception as exc:  # one run's failure must not stop the sweep
         err = _one_line(exc)
-        _write_json_atomic(run_dir / FAILED, {**record, "error": err,
+        write_json_atomic(run_dir / FAILED, {**record, "error": err,
                                               "traceback": traceback.format_exc()})
         return spec.name, "failed", err
     (run_dir / FAILED).unlink(missing_ok=True)
-    _write_json_atomic(run_dir / DONE, {**record,
+    write_json_atomic(run_dir / DONE, {**record,
                                         "wall_seconds": round(time.perf_counter() - start, 3)})
     return spec.name, "done", None
 
@@ -187,7 +183,7 @@ def run_sweep(specs: Sequence[RunSpec], sweep_dir: str | Path, *, workers: int =
                     except Exception as exc:  # e.g. a worker killed by the OS
                         err = _one_line(exc)
                         (root / s.name).mkdir(parents=True, exist_ok=True)
-                        _write_json_atomic(root / s.name / FAILED,
+                        write_json_atomic(root / s.name / FAILED,
                                            {"name": s.name, "overrides": list(s.overrides),
                                             "meta": dict(s.meta), "error": err})
                         record((s.name, "failed", err))

@@ -15,9 +15,7 @@ that fails records ``failed.json`` with a one-line error and the sweep goes on.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sim.config import ConfigError, load_config, register_configs, validate
+from sim.runner import write_json_atomic
 
 __all__ = ["main"]
 
@@ -58,13 +57,6 @@ def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
     return "\n".join(lines)
 
 
-def _write_marker(path: Path, payload: dict) -> None:
-    """Write a JSON marker atomically (temp file + rename), so a kill leaves none or all."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
 def _app(cfg: DictConfig) -> None:
     from sim.runner import execute
@@ -94,7 +86,7 @@ def _app(cfg: DictConfig) -> None:
         return
     if multirun:
         (out_dir / "failed.json").unlink(missing_ok=True)
-        _write_marker(out_dir / "done.json", {"summary": str(result.files["summary"])})
+        write_json_atomic(out_dir / "done.json", {"summary": str(result.files["summary"])})
     print(_summary_table(result))
     print(f"ran {cfg.steps} steps in {result.wall_seconds:.1f} s; outputs in {result.out_dir}")
     for key, path in result.files.items():
@@ -104,7 +96,7 @@ def _app(cfg: DictConfig) -> None:
 def _record_failure(out_dir: Path, message: str) -> None:
     """Record a failed sweep job in ``failed.json`` and tell stderr; the sweep goes on."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_marker(out_dir / "failed.json", {"error": message})
+    write_json_atomic(out_dir / "failed.json", {"error": message})
     print(f"marginsim: job failed ({out_dir}): {message}", file=sys.stderr)
 
 

@@ -16,6 +16,7 @@ Same config and seed give byte-identical Parquet and JSON files.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from sim.ledger import check_conservation
 from sim.metrics import summarize
 from sim.model import MarketModel
 
-__all__ = ["RunResult", "execute", "run"]
+__all__ = ["RunResult", "execute", "run", "write_json_atomic"]
 
 
 @dataclass
@@ -114,6 +115,16 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
             files.update(draw(timeseries, model, out / "figures"))
         files.update(liquidation_figure(timeseries, liquidations, model, out / "figures"))
     return RunResult(summary, timeseries, trades, out, wall, files, liquidations)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON via a temporary file and ``os.replace``: a kill leaves the old file or the new.
+
+    Sweeps use it for their completion and failure markers.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def _json_default(x: Any) -> Any:
