@@ -478,26 +478,18 @@ class MarketModel(mesa.Model):
         self._collect(result)
 
     def _depth_profile(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative resting notional within each of ``DEPTH_BANDS`` of the mid: (bid, ask)."""
+        """Cumulative resting notional within each of ``DEPTH_BANDS`` of the mid: (bid, ask).
+
+        Over the best 5,000 levels per side, in one kernel call per side
+        (:func:`sim.book.analytics.band_notional`).
+        """
         book = self.books[j]
         mid = book.mid()
         if mid is None:
             return np.zeros(len(DEPTH_BANDS)), np.zeros(len(DEPTH_BANDS))
         inst = self.instruments[j]
-        bids, asks = book.depth(5000)
-        n_bid = len(bids)
-        levels = np.concatenate((bids, asks))
-        # -((p - mid) / mid) is the bids' sign * (p - mid) / mid exactly (IEEE negation)
-        dist = (levels[:, 0] - mid) / mid
-        dist[:n_bid] *= -1.0
-        notional = levels[:, 0] * levels[:, 1] * inst.tick_size * inst.lot_size
-        # levels run best first, so the distance from the mid is non-decreasing and the
-        # levels within a band are a prefix of each side: the elements a mask would select
-        bid_ends = np.searchsorted(dist[:n_bid], _BANDS, side="right").tolist()
-        ask_ends = (np.searchsorted(dist[n_bid:], _BANDS, side="right") + n_bid).tolist()
-        bid = np.array([np.add.reduce(notional[:k]) for k in bid_ends])
-        ask = np.array([np.add.reduce(notional[n_bid:k]) for k in ask_ends])
-        return bid, ask
+        return (book.band_notional(1, mid, _BANDS, inst.tick_size, inst.lot_size, 5000),
+                book.band_notional(-1, mid, _BANDS, inst.tick_size, inst.lot_size, 5000))
 
     def _update_depth(self) -> None:
         """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
@@ -582,14 +574,12 @@ class MarketModel(mesa.Model):
         return names
 
     def _depth_within(self, j: int, frac: float) -> float:
-        """Resting quantity (base units, both sides) within ``frac`` of the mid."""
+        """Resting quantity (base units, both sides) within ``frac`` of the mid (best 1,000 levels)."""
         book = self.books[j]
         mid = book.mid()
         if mid is None:
             return 0.0
-        bids, asks = book.depth(1000)
-        lo, hi = mid * (1 - frac), mid * (1 + frac)
-        lots = bids[bids[:, 0] >= lo, 1].sum() + asks[asks[:, 0] <= hi, 1].sum()
+        lots = book.lots_within(mid * (1 - frac), mid * (1 + frac), 1000)
         return float(lots * self.instruments[j].lot_size)
 
     @staticmethod

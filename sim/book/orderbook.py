@@ -504,6 +504,18 @@ class OrderBook:
             analytics.depth_side(self._levels, self._meta, -1, int(levels)),
         )
 
+    def band_notional(self, side: int, mid: float, bands: np.ndarray, tick_size: float,
+                      lot_size: float, max_levels: int) -> np.ndarray:
+        """Cumulative notional of one side within each band of the mid (see
+        :func:`sim.book.analytics.band_notional`)."""
+        return analytics.band_notional(self._levels, self._meta, int(side), float(mid), bands,
+                                       float(tick_size), float(lot_size), int(max_levels))
+
+    def lots_within(self, lo: float, hi: float, max_levels: int) -> int:
+        """Lots resting at prices in ``[lo, hi]`` ticks among each side's best ``max_levels``."""
+        return int(analytics.lots_within(self._levels, self._meta, float(lo), float(hi),
+                                         int(max_levels)))
+
     def volume_at(self, price: int) -> int:
         """Lots resting at ``price`` (either side; 0 if no level there)."""
         return int(analytics.volume_at(self._levels, self._meta, int(price)))
