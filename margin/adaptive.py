@@ -124,7 +124,7 @@ class AdaptiveMarginEngine(MarginEngine):
         self.portfolio_params = {"mm_factor": mm_factor, "liquidity_coeff": liquidity_coeff,
                                  "liquidity_threshold": liquidity_threshold}
         PortfolioMarginEngine(underlyings=[None], **self.portfolio_params)  # validates them
-        self._cache_key: tuple[int, int] | None = None
+        self._cache_key: np.ndarray | None = None
         self._cache: tuple[PortfolioMarginEngine, np.ndarray] | None = None
         self.last_state: dict[str, np.ndarray] = {}
 
@@ -200,9 +200,15 @@ class AdaptiveMarginEngine(MarginEngine):
 
     def _engine(self, inputs: MarginInputs) -> tuple[PortfolioMarginEngine, np.ndarray]:
         ph = inputs.price_history
-        key = (0, 0) if ph is None else (len(ph), hash(np.ascontiguousarray(ph).tobytes()))
-        if self._cache is not None and self._cache_key == key:
+        # the cached result holds for an equal history: compared in full (a memcmp),
+        # not hashed, so a growing history costs O(T) bytes compared, not hashed
+        if self._cache is not None and (
+                (ph is None and self._cache_key is None)
+                or (ph is not None and self._cache_key is not None
+                    and self._cache_key.shape == np.shape(ph)
+                    and np.array_equal(self._cache_key, ph))):
             return self._cache
+        key = None if ph is None else np.array(ph, dtype=np.float64, copy=True)
         vol, factor = self.effective_vols(ph)
         psr_vol = vol * factor
         underlyings: list[UnderlyingParams | None] = [None]

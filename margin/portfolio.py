@@ -79,6 +79,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -316,7 +317,22 @@ class PortfolioMarginEngine(MarginEngine):
                              f"expected {n_assets} (one per asset)")
 
     def _prepare(self, inputs: MarginInputs) -> _Prepared:
-        """Per-unit scenario losses and add-on coefficients for these prices."""
+        """Per-unit scenario losses and add-on coefficients for these prices.
+
+        Memoised on the exact bytes of everything it reads (prices, marks,
+        depth, time, rate, vols, instrument specs): a world calls the engine
+        many times per step at unchanged prices, and the same inputs give the
+        same arrays. The engine's own parameters are fixed at construction.
+        """
+        key = _prepare_key(inputs)
+        memo = getattr(self, "_prep_memo", None)
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        prep = self._prepare_uncached(inputs)
+        self._prep_memo = (key, prep)
+        return prep
+
+    def _prepare_uncached(self, inputs: MarginInputs) -> _Prepared:
         self._check(inputs)
         s = inputs.specs
         n_ins, n_assets = len(s.kind), len(inputs.asset_prices)
@@ -490,38 +506,71 @@ class PortfolioMarginEngine(MarginEngine):
         prep = self._prepare(inputs)
         coll, pos = sub.collateral.copy(), sub.positions.copy()
         equity = _equity(sub)
-        initial = self._requirements(prep, inputs, coll, pos)["initial"]
-        s = inputs.specs
-        for e, (r, j, dq, p) in enumerate(zip(local.tolist(), np.asarray(instrument).tolist(),
-                                              np.asarray(delta, float).tolist(),
-                                              np.asarray(price, float).tolist(), strict=True)):
-            if dq == 0.0:
-                continue
-            c_row, p_row = coll[r:r + 1].copy(), pos[r:r + 1].copy()
-            size = dq * s.contract_size[j]
-            fee = abs(size) * p * fee_rate
-            quote = int(s.quote[j])
-            if s.kind[j] == PERP:
-                p_row[0, j] += dq
-                c_row[0, quote] -= fee
-                d_eq = min(0.0, size * (inputs.marks[j] - p)) - fee
-            else:
-                if s.kind[j] == SPOT:
-                    c_row[0, int(s.underlying[j])] += size
+        initial = None  # IM of the accounts as they are: evaluated with the first pass
+        orders = [(e, r, j, dq, p) for e, (r, j, dq, p) in enumerate(zip(
+            local.tolist(), np.asarray(instrument).tolist(), np.asarray(delta, float).tolist(),
+            np.asarray(price, float).tolist(), strict=True)) if dq != 0.0]
+        # Speculative batches, same decisions as one order at a time: each pass takes
+        # every pending order assuming its account's earlier pending orders are
+        # accepted, evaluates all those post-trade states in one call, and commits
+        # each account's orders up to its first rejection; the rest wait for the next
+        # pass (at least one order per account is decided per pass).
+        while orders:
+            spec: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+            cand = []
+            for e, r, j, dq, p in orders:
+                c0, p0, eq0 = spec.get(r, (coll[r:r + 1], pos[r:r + 1], equity[r]))
+                c_row, p_row, d_eq = self._order_effect(inputs, c0, p0, j, dq, p, fee_rate)
+                spec[r] = (c_row, p_row, eq0 + d_eq)
+                cand.append((e, r, c_row, p_row, d_eq))
+            c_all, p_all = [c[2] for c in cand], [c[3] for c in cand]
+            if initial is None:
+                c_all.insert(0, coll)
+                p_all.insert(0, pos)
+            im = self._requirements(prep, inputs, np.vstack(c_all), np.vstack(p_all))["initial"]
+            if initial is None:
+                initial, im = im[:len(coll)].copy(), im[len(coll):]
+            blocked: set[int] = set()
+            pending = []
+            for (e, r, c_row, p_row, d_eq), order, im1 in zip(cand, orders, im.tolist(),
+                                                              strict=True):
+                if r in blocked:
+                    pending.append(order)
+                elif equity[r] + d_eq >= im1 or im1 < initial[r]:
+                    accept[e] = True
+                    equity[r] += d_eq
+                    initial[r] = im1
+                    coll[r], pos[r] = c_row[0], p_row[0]
                 else:
-                    p_row[0, j] += dq
-                c_row[0, quote] -= size * p + fee
-                d_eq = float(((_adjusted(c_row, inputs.haircuts) - _adjusted(coll[r:r + 1],
-                              inputs.haircuts)) @ inputs.asset_prices)[0])
-                if s.kind[j] == OPTION:
-                    d_eq += size * inputs.marks[j]
-            im1 = self._requirements(prep, inputs, c_row, p_row)["initial"][0]
-            if equity[r] + d_eq >= im1 or im1 < initial[r]:
-                accept[e] = True
-                equity[r] += d_eq
-                initial[r] = im1
-                coll[r], pos[r] = c_row[0], p_row[0]
+                    blocked.add(r)
+            orders = pending
         return accept
+
+    @staticmethod
+    def _order_effect(inputs: MarginInputs, coll: np.ndarray, pos: np.ndarray, j: int,
+                      dq: float, p: float, fee_rate: float
+                      ) -> tuple[np.ndarray, np.ndarray, float]:
+        """One account's balances and positions (1-row arrays) after an order fills in
+        full at ``p``, and its equity change (effects per kind: :meth:`pretrade`)."""
+        s = inputs.specs
+        c_row, p_row = coll.copy(), pos.copy()
+        size = dq * s.contract_size[j]
+        fee = abs(size) * p * fee_rate
+        quote = int(s.quote[j])
+        if s.kind[j] == PERP:
+            p_row[0, j] += dq
+            c_row[0, quote] -= fee
+            return c_row, p_row, min(0.0, size * (inputs.marks[j] - p)) - fee
+        if s.kind[j] == SPOT:
+            c_row[0, int(s.underlying[j])] += size
+        else:
+            p_row[0, j] += dq
+        c_row[0, quote] -= size * p + fee
+        d_eq = float(((_adjusted(c_row, inputs.haircuts) - _adjusted(coll, inputs.haircuts))
+                      @ inputs.asset_prices)[0])
+        if s.kind[j] == OPTION:
+            d_eq += size * inputs.marks[j]
+        return c_row, p_row, d_eq
 
     def stress(self, inputs: MarginInputs, shocks: np.ndarray) -> np.ndarray:
         """Loss of every account under relative price shocks, repricing options.
@@ -548,6 +597,21 @@ class PortfolioMarginEngine(MarginEngine):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _prepare_key(inputs: MarginInputs) -> tuple[Any, ...]:
+    """Everything :meth:`PortfolioMarginEngine._prepare` reads, as comparable values."""
+    s = inputs.specs
+
+    def b(a: np.ndarray | None) -> tuple[Any, ...] | None:
+        if a is None:
+            return None
+        a = np.asarray(a)
+        return a.shape, a.dtype.str, a.tobytes()
+
+    return (b(inputs.asset_prices), b(inputs.marks), b(inputs.depth), b(inputs.implied_vols),
+            float(inputs.time), float(inputs.rate), b(s.kind), b(s.underlying),
+            b(s.contract_size), b(s.strike), b(s.expiry), b(s.is_call))
 
 
 def _check_vols(inputs: MarginInputs) -> None:

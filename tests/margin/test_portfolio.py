@@ -316,6 +316,47 @@ def test_pretrade_sequential_and_risk_reducing():
     np.testing.assert_array_equal(spot, [True, False])
 
 
+def _pretrade_one_at_a_time(engine, inputs, rows, instrument, delta, price, fee_rate):
+    """Reference: one order at a time, each re-evaluating its account (the definition).
+
+    Equity is carried forward by each accepted order's equity change (fills at a
+    better price than the mark are not credited), IM is re-evaluated per order.
+    """
+    accept = np.zeros(len(rows), bool)
+    coll, pos = inputs.collateral.copy(), inputs.positions.copy()
+    state = engine.evaluate(inputs)
+    equity, initial = state.equity.copy(), state.initial.copy()
+    for e, (r, j, dq, p) in enumerate(zip(rows, instrument, delta, price, strict=True)):
+        if dq == 0.0:
+            continue
+        c_row, p_row, d_eq = engine._order_effect(inputs, coll[r:r + 1], pos[r:r + 1], j, dq, p,
+                                                  fee_rate)
+        after = engine.evaluate(book_inputs(c_row, p_row)).initial[0]
+        if equity[r] + d_eq >= after or after < initial[r]:
+            accept[e] = True
+            equity[r] += d_eq
+            initial[r] = after
+            coll[r], pos[r] = c_row[0], p_row[0]
+    return accept
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 14))
+def test_batched_pretrade_decides_as_one_order_at_a_time(seed, n):
+    """Speculative batches give the sequential decisions, rejections included."""
+    rng = np.random.default_rng(seed)
+    engine = PortfolioMarginEngine([None, BTC_NOSHOCK, ETH_NOSHOCK])
+    inputs = book_inputs([[12_000.0, 0, 0], [1_000.0, 0.1, 0], [30_000.0, 0, 2.0]],
+                         [[0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, -0.5, 0.5, 0, 0, 0]])
+    rows = rng.integers(0, 3, n)
+    instrument = rng.choice([0, 1, 2, 3], n)
+    delta = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], n) * np.where(instrument == 3, 10.0, 1.0)
+    price = MARKS[instrument] * rng.uniform(0.99, 1.01, n)
+    got = engine.pretrade(inputs, rows, instrument, delta, price, 0.0005)
+    want = _pretrade_one_at_a_time(engine, inputs, rows, instrument, delta, price, 0.0005)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_validation_errors():
     engine = PortfolioMarginEngine([None, BTC_NOSHOCK])
     with pytest.raises(ValueError, match="parameters for 2 assets"):
