@@ -300,6 +300,20 @@ def test_socialise_charges_profit_pro_rata():
     assert engine.step_stats[0]["socialised"] == pytest.approx(2500.0)
 
 
+def test_write_off_skips_adl_and_records_bad_debt():
+    # a lending pool: the fund pays 1,000, the other 2,500 is bad debt; S1, S2 untouched
+    model, engine, a, s1, s2 = tiny_world("write_off", insurance=1000.0)
+    v1, v2 = value(model, s1), value(model, s2)
+    events = engine.run(1)
+    check(model, engine)
+    assert [e["kind"] for e in events] == ["insurance", "insurance", "bad_debt"]
+    assert events[-1]["shortfall"] == pytest.approx(2500.0)
+    assert engine.bad_debt[0] == pytest.approx(2500.0)
+    assert value(model, s1) == pytest.approx(v1) and value(model, s2) == pytest.approx(v2)
+    assert model.ledger.position[s1, BTC] == -0.5 and model.ledger.position[s2, BTC] == -0.5
+    assert value(model, a) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_adl_of_a_bankrupt_short_is_below_the_mark():
     # short 1 @ 60,000 on 3,000; at 64,000 value -1,000, bankruptcy price 63,000:
     # the profitable long sells 1 BTC to it at 63,000, 1,000 under the mark.
@@ -319,7 +333,7 @@ def test_adl_of_a_bankrupt_short_is_below_the_mark():
     assert model.ledger.position[long_, BTC] == 0.0
 
 
-@pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata"])
+@pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata", "write_off"])
 def test_unabsorbed_deficit_is_recorded_bad_debt(rule):
     # A bought from the insurance row itself: no trader is on the profitable side,
     # and the fund is empty, so the 500 deficit at 55,500 is bad debt.
