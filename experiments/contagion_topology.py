@@ -503,7 +503,7 @@ def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
 
 
 def run_study(cfg: DictConfig | Any) -> Path:
-    """Draw every network (and run the agent model); write tables and figures; return ``output_dir``."""
+    """Draw the networks (and run the agent model); write tables and figures; return the dir."""
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("agent_model") is not None and bool(cfg.agent_model.enabled):

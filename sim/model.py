@@ -187,7 +187,7 @@ class MarketModel(mesa.Model):
         self.last_price = np.full(len(self.instruments), np.nan)
         self.depth = np.zeros(len(self.instruments))
         self._own_depth: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        """With several protocols: per protocol, (its instruments' mask, depth seen by its engine)."""
+        """Several protocols: per protocol (its instruments' mask, the depth its engine sees)."""
         if len(self.protocols) > 1:
             for proto in self.protocols:
                 mask = np.zeros(len(self.instruments))
