@@ -25,15 +25,31 @@ Per cell (topology, concentration, density) the table reports the
 probability of multi-protocol contagion with a Wilson score interval
 (:func:`wilson_interval`), and mean extents with *t*-intervals
 (:func:`t_interval`), plus the realised density, Herfindahl index and core
-share. The agent-model part (margin regimes on ``protocols=two_venues`` with a
-shock at one venue) is not part of this study yet.
+share.
+
+**Agent-model part** (``agent_model`` in the config, :func:`run_agent_model`):
+the same question on the simulated two-venue world of
+:func:`sim.contagion.isolated_crash_overrides` — a one-step gap crash in an
+asset only alpha lists gives alpha recorded bad debt, which impairs its
+receipt token aLP held by every beta trader. Beta's margin regime
+(``regimes``) x crash size (``crashes``) x ``replicates`` runs (replicate
+``k`` has one seed in every cell: common random numbers). Per run,
+*multi-protocol contagion* = beta records a liquidation or bad debt;
+``reach`` = protocols with a liquidation or bad debt; ``time_to_contagion`` =
+beta's first distress step (below maintenance, liquidation or bad debt) minus
+alpha's first bad-debt step. Per cell: probability with a Wilson interval,
+means with *t*-intervals (as for the networks). With the token channel off
+beta is untouched by construction (``tests/sim/test_contagion.py``), so every
+beta loss here is contagion.
 
 Usage::
 
     python -m experiments.contagion_topology
     python -m experiments.contagion_topology replicates=1000 n=50 capital_ratio=0.1
 
-Outputs in ``output_dir``: ``trials.csv`` (one row per network),
+Outputs in ``output_dir``: ``agent_runs/`` (one simulation per directory),
+``agent_runs.csv`` and ``tables/contagion_agent_model.{csv,md,tex}`` (agent
+model), ``trials.csv`` (one row per network),
 ``tables/contagion_topology.{csv,md,tex}``,
 ``figures/contagion_probability.{png,pdf}`` (probability and DebtRank vs
 density per topology, with confidence bands) and
@@ -70,8 +86,9 @@ from sim.network import (
     scale_free_exposures,
 )
 
-__all__ = ["CONCENTRATION", "TOPOLOGIES", "capital_buffers", "cell_table",
-           "contagion_probability", "draw_network", "main", "probability_figure", "run_study",
+__all__ = ["AGENT_REGIMES", "CONCENTRATION", "TOPOLOGIES", "agent_outcomes", "agent_specs",
+           "agent_table", "capital_buffers", "cell_table", "contagion_probability",
+           "draw_network", "main", "probability_figure", "run_agent_model", "run_study",
            "run_trials", "shock_outcome", "t_interval", "wilson_interval"]
 
 TOPOLOGIES = ("erdos_renyi", "scale_free", "core_periphery")
@@ -376,10 +393,121 @@ def _example_figures(cfg: DictConfig | Any, out_dir: Path) -> dict[str, Path]:
     return files
 
 
+# --------------------------------------------------------------------------- agent model
+
+AGENT_REGIMES = ("static", "cross", "portfolio")
+"""Margin regimes of beta in the agent-model part. ``adaptive`` is left out: its
+EWMA scan grid fails on a one-step 30 % gap (price moves below -100 %)."""
+
+
+def agent_specs(cfg: DictConfig | Any) -> list[Any]:
+    """Run specs: beta regime x crash x replicate on the isolated-crash reference world.
+
+    Beta's regime is the run's global ``margin`` (beta has no own margin here;
+    alpha keeps its cross margin), with beta's haircut on aLP ``token_haircut``.
+
+    Raises:
+        ValueError: An unknown regime or a bad size (one line naming it).
+    """
+    from experiments.sweep import RunSpec
+    from sim.contagion import isolated_crash_overrides
+
+    a = cfg.agent_model
+    bad = [r for r in a.regimes if r not in AGENT_REGIMES]
+    if bad:
+        raise ValueError(f"agent_model.regimes: unknown {bad}; valid: {', '.join(AGENT_REGIMES)}")
+    if not 0.0 <= float(a.token_haircut) < 1.0:
+        raise ValueError(f"agent_model.token_haircut must be in [0, 1), got {a.token_haircut!r}")
+    if int(a.replicates) < 1:
+        raise ValueError(f"agent_model.replicates must be >= 1, got {a.replicates!r}")
+    seeds = replicate_seeds(int(a.base_seed), int(a.replicates))
+    specs = []
+    for crash in a.crashes:
+        world = isolated_crash_overrides(float(crash), int(a.start_step), int(a.horizon),
+                                         int(a.noise), int(a.leveraged), float(a.supply))
+        for regime in a.regimes:
+            for k, seed in enumerate(seeds):
+                ov = [*world, f"margin={regime}", "protocols.1.margin=null",
+                      f"+margin.haircuts.aLP={float(a.token_haircut)}", f"seed={seed}",
+                      "output.figures=false", "progress=false", *list(a.overrides or [])]
+                specs.append(RunSpec(f"crash{float(crash):g}__{regime}__r{k:02d}", tuple(ov),
+                                     {"regime": str(regime), "crash": float(crash),
+                                      "replicate": k, "seed": seed}))
+    return specs
+
+
+def agent_outcomes(agg: pd.DataFrame, source: str = "alpha", target: str = "beta"
+                   ) -> pd.DataFrame:
+    """Per run (a :func:`experiments.sweep.collect` table): contagion, reach, losses, timing."""
+    def col(key: str) -> pd.Series:
+        return pd.to_numeric(agg.get(key, pd.Series(np.nan, index=agg.index)), errors="coerce")
+
+    protocols = sorted({c.split(".")[2] for c in agg.columns
+                        if c.startswith("contagion.protocols.") and c.count(".") == 3})
+    distressed = {p: (col(f"contagion.protocols.{p}.liquidations").fillna(0) > 0)
+                  | (col(f"contagion.protocols.{p}.bad_debt").fillna(0) > 0) for p in protocols}
+    first = pd.concat([col(f"contagion.protocols.{target}.{k}").where(lambda s: s >= 0)
+                       for k in ("first_below_maintenance", "first_liquidation",
+                                 "first_bad_debt")], axis=1).min(axis=1)
+    src = col(f"contagion.protocols.{source}.first_bad_debt").where(lambda s: s >= 0)
+    out = agg[["run", "regime", "crash", "replicate", "seed"]].copy()
+    out["contagion"] = distressed.get(target, pd.Series(False, index=agg.index))
+    out["reach"] = sum(d.astype(int) for d in distressed.values()) if distressed else 0
+    out[f"{source}_bad_debt"] = col(f"contagion.protocols.{source}.bad_debt")
+    out["token_price_end"] = col("assets.aLP.fundamental_end")
+    out[f"{target}_liquidations"] = col(f"contagion.protocols.{target}.liquidations")
+    out[f"{target}_liquidation_notional"] = col(f"liquidation.{target}.notional")
+    out[f"{target}_bad_debt"] = col(f"contagion.protocols.{target}.bad_debt")
+    out["time_to_contagion"] = first - src
+    return out
+
+
+def agent_table(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (crash, regime): P(contagion) with a Wilson interval, means with t-intervals."""
+    rows = []
+    value_cols = [c for c in runs.columns if c not in
+                  ("run", "regime", "crash", "replicate", "seed", "contagion")]
+    for (crash, regime), g in runs.groupby(["crash", "regime"], sort=False):
+        succ, tot = int(g["contagion"].sum()), len(g)
+        lo, hi = wilson_interval(succ, tot, confidence)
+        row = {"crash": crash, "regime": regime, "replicates": tot, "contagion": succ,
+               "p_contagion": succ / tot, "p_contagion_low": lo, "p_contagion_high": hi}
+        for c in value_cols:
+            ci = t_interval(g[c], confidence)
+            row.update({f"{c}_mean": ci["mean"], f"{c}_low": ci["ci_low"],
+                        f"{c}_high": ci["ci_high"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
+    """Run (or resume) the agent-model sweep into ``out/agent_runs``; write runs and table."""
+    from experiments.sweep import collect, run_sweep
+
+    specs = agent_specs(cfg)
+    a = cfg.agent_model
+    run_sweep(specs, out / "agent_runs", workers=int(a.workers),
+              progress=bool(cfg.get("progress", False)))
+    agg = collect(out / "agent_runs", names=[s.name for s in specs])
+    if agg.empty:
+        raise RuntimeError(f"no finished runs in {out / 'agent_runs'}; see the failed.json files")
+    runs = agent_outcomes(agg)
+    runs.to_csv(out / "agent_runs.csv", index=False)
+    conf = float(cfg.confidence)
+    table = agent_table(runs, conf)
+    write_table(table, out / "tables", "contagion_agent_model",
+                caption=(f"Agent model: contagion from alpha (one-step gap crash, bad debt, "
+                         f"aLP impaired) to beta by beta's margin regime; "
+                         f"{int(a.replicates)} replicates per cell, {conf:.0%} intervals"))
+    return table
+
+
 def run_study(cfg: DictConfig | Any) -> Path:
-    """Draw every network; write ``trials.csv``, table and figures; return ``output_dir``."""
+    """Draw the networks (and run the agent model); write tables and figures; return the dir."""
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.get("agent_model") is not None and bool(cfg.agent_model.enabled):
+        run_agent_model(cfg, out)
     trials = run_trials(cfg)
     trials.to_csv(out / "trials.csv", index=False)
     conf = float(cfg.confidence)
@@ -402,8 +530,14 @@ def main(argv: list[str] | None = None) -> None:
     cols = ["topology", "concentration", "density", "p_multi", "p_multi_low", "p_multi_high",
             "debtrank_mean"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    agent = out / "tables" / "contagion_agent_model.csv"
+    if agent.exists():
+        t = pd.read_csv(agent)
+        print(t[["crash", "regime", "p_contagion", "p_contagion_low", "p_contagion_high",
+                 "beta_liquidations_mean", "time_to_contagion_mean"]].to_string(
+                     index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"contagion_topology outputs in {out.resolve()}:")
-    for sub in ("trials.csv", "tables", "figures"):
+    for sub in ("trials.csv", "agent_runs.csv", "tables", "figures"):
         print(f"  {out / sub}")
 
 

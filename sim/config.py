@@ -147,6 +147,11 @@ class ProtocolConfig:
     swept book) or ``median`` (median of index, book mid and last trade — marks
     follow the book within a step, so liquidation trades re-mark at once).
 
+    ``assets`` restricts the listed markets (and the base assets its new
+    accounts are funded with) to some of the market's assets, so that a shock
+    to an asset only one venue lists reaches the others through the contagion
+    channels alone (the ATOM print on one venue, contagion_and_peers.md §2.6).
+
     Funding follows Binance USDⓈ-M: every ``funding_interval`` steps the rate is
     ``clamp(P + clamp(I - P, -premium_clamp, premium_clamp), -funding_cap,
     funding_cap)`` with P the average premium index over the interval and I the
@@ -156,6 +161,8 @@ class ProtocolConfig:
     name: str = "alpha"
     spot: bool = True
     perp: bool = True
+    assets: list[str] = field(default_factory=list)
+    """Market assets this protocol lists (spot/perp books); empty: every market asset."""
     maker_fee: float = 0.0002
     taker_fee: float = 0.0005
     funding_interval: int = 480
@@ -381,7 +388,7 @@ def _validate_market(m: Any) -> None:
         _fail("market.correlation", m.correlation, "must be positive semi-definite with |rho| <= 1")
 
 
-def _validate_protocols(protocols: Any) -> None:
+def _validate_protocols(protocols: Any, market_assets: list[str]) -> None:
     if len(protocols) == 0:
         _fail("protocols", [], "must list at least one protocol")
     names = [p.name for p in protocols]
@@ -391,6 +398,11 @@ def _validate_protocols(protocols: Any) -> None:
         k = f"protocols[{i}]"
         if not (p.spot or p.perp):
             _fail(f"{k}.spot", p.spot, "a protocol needs a spot or a perp market")
+        listed = list(p.assets)
+        unknown = [a for a in listed if a not in market_assets]
+        if unknown or len(set(listed)) != len(listed):
+            _fail(f"{k}.assets", listed,
+                  f"must be distinct market assets ({', '.join(market_assets)}); empty lists all")
         _check_range(f"{k}.maker_fee", p.maker_fee, -0.01, 0.01)
         _check_range(f"{k}.taker_fee", p.taker_fee, 0.0, 0.01)
         if p.maker_fee + p.taker_fee < 0:
@@ -536,7 +548,7 @@ def validate(cfg: Any) -> Any:
     _check_range("seed", cfg.seed, 0, 2**63 - 1)
     _check_range("steps", cfg.steps, 1, 100_000_000)
     _validate_market(cfg.market)
-    _validate_protocols(cfg.protocols)
+    _validate_protocols(cfg.protocols, [a.name for a in cfg.market.assets])
     _validate_tokens(cfg)
     assets = [a.name for a in cfg.market.assets] + token_names(cfg)
     _validate_margin(cfg.margin, assets, cfg.market.quote, cfg.market.step_seconds)

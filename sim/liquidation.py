@@ -68,7 +68,12 @@ reached:
         in full before the next;
       * ``"adl_prorata"``: the same closes spread over all opposite-side
         profitable positions in proportion to their size (Chitra 2025's
-        pro-rata family, contagion_and_peers.md §2.6).
+        pro-rata family, contagion_and_peers.md §2.6);
+      * ``"write_off"``: nobody else absorbs it — a lending pool without ADL,
+        whose loss falls on its depositors (Aave v3.3 records it as a reserve
+        *deficit*, margin_methods.md §4.1; MakerDAO's 5.67M DAI of
+        uncollateralised debt on Black Thursday, contagion_and_peers.md §2.3).
+        The issuer's receipt token then loses value (:mod:`sim.tokens`).
 
       Closing ``x`` at ``p_b`` costs the counterparty ``x |p_b - m|`` against
       the mark, and in total exactly ``D'``. Positions nobody could take go
@@ -135,7 +140,7 @@ __all__ = [
 
 MODES = ("partial", "full")
 BACKSTOPS = ("insurance", "none")
-BAD_DEBT_RULES = ("socialise", "adl_queue", "adl_prorata")
+BAD_DEBT_RULES = ("socialise", "adl_queue", "adl_prorata", "write_off")
 BAD_DEBT_OWNER = -1
 """Owner id of the per-protocol bad-debt rows (no agent owns them)."""
 
@@ -193,7 +198,8 @@ class LiquidationConfig:
         backstop_threshold: Equity/MM ratio under which the backstop acts;
             2/3 after Hyperliquid.
         bad_debt: Rule for a deficit the insurance fund cannot cover:
-            ``"socialise"``, ``"adl_queue"`` or ``"adl_prorata"``.
+            ``"socialise"``, ``"adl_queue"``, ``"adl_prorata"`` or
+            ``"write_off"`` (straight to recorded bad debt).
     """
 
     enabled: bool = True
@@ -712,7 +718,7 @@ class LiquidationEngine:
         if remaining > tol:
             if cfg.bad_debt == "socialise":
                 self._socialise(proto, row, remaining, bankrupt)
-            else:
+            elif cfg.bad_debt != "write_off":
                 self._adl(proto, row, remaining, bankrupt, queue=cfg.bad_debt == "adl_queue")
         for j, q in self._positions(proto, row):  # nobody else could take these
             self._transfer(j, row, proto.insurance, q, float(self.model.marks[j]))

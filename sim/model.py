@@ -186,6 +186,13 @@ class MarketModel(mesa.Model):
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
         self.last_price = np.full(len(self.instruments), np.nan)
         self.depth = np.zeros(len(self.instruments))
+        self._own_depth: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        """Several protocols: per protocol (its instruments' mask, the depth its engine sees)."""
+        if len(self.protocols) > 1:
+            for proto in self.protocols:
+                mask = np.zeros(len(self.instruments))
+                mask[[i.index for i in proto.instruments]] = 1.0
+                self._own_depth[proto.index] = (mask, np.zeros(len(self.instruments)))
         self.view = MarketView(self)
         self.orders_submitted = 0
         self.orders_rejected = 0
@@ -216,7 +223,11 @@ class MarketModel(mesa.Model):
             engine = build_engine(mcfg, self.asset_names,
                                   SECONDS_PER_YEAR / cfg.market.step_seconds)
             proto = Protocol(p_idx, pcfg.name, pcfg, engine)
+            proto.listed_assets = [a for a, acfg in enumerate(cfg.market.assets, start=1)
+                                   if not pcfg.assets or acfg.name in pcfg.assets]
             for a_idx, acfg in enumerate(cfg.market.assets, start=1):
+                if a_idx not in proto.listed_assets:
+                    continue
                 for kind, listed, suffix in ((SPOT, pcfg.spot, "SPOT"), (PERP, pcfg.perp, "PERP")):
                     if listed:
                         inst = Instrument(len(self.instruments), f"{pcfg.name}:{acfg.name}-{suffix}",
@@ -255,12 +266,16 @@ class MarketModel(mesa.Model):
                 self.ledger.deposit(proto.insurance, 0, proto.cfg.insurance_fund)
 
     def open_trader(self, protocol: int, owner: int, usd: float, base_notional: float) -> int:
-        """Open a funded trader account: ``usd`` of quote plus ``base_notional`` of each asset."""
+        """Open a funded trader account: ``usd`` of quote plus ``base_notional`` of each asset.
+
+        The base assets are those the protocol lists (``ProtocolConfig.assets``),
+        and the account gets the protocol's issued-token holdings.
+        """
         row = self.ledger.open_account(HolderKind.TRADER, owner=owner, protocol=protocol)
         if usd > 0:
             self.ledger.deposit(row, 0, usd)
         if base_notional > 0:
-            for a in range(1, self._n_mkt):
+            for a in self.protocols[protocol].listed_assets:
                 self.ledger.deposit(row, a, base_notional / self.asset_prices[a])
         for a, value in self.tokens.holdings(self.protocols[protocol].name):
             self.ledger.deposit(row, a, value / self.asset_prices[a])
@@ -365,14 +380,21 @@ class MarketModel(mesa.Model):
         return self._inputs
 
     def _protocol_inputs(self, p: int) -> MarginInputs:
-        """:meth:`_shared_margin_inputs` with protocol ``p``'s own haircuts, if it has any."""
-        inputs = self._shared_margin_inputs()
-        own = self.protocol_haircuts.get(p)
-        if own is None:
-            return inputs
-        from dataclasses import replace
+        """:meth:`_shared_margin_inputs` with protocol ``p``'s own haircuts and book depth.
 
-        return replace(inputs, haircuts=own)
+        With several protocols an engine sees the depth of its own protocol's
+        books only (zero elsewhere): a liquidity add-on on a spot balance must
+        not read another venue's book, which would be a contagion channel that
+        no ``contagion.*`` switch controls.
+        """
+        inputs = self._shared_margin_inputs()
+        changes: dict[str, Any] = {}
+        own = self.protocol_haircuts.get(p)
+        if own is not None:
+            changes["haircuts"] = own
+        if p in self._own_depth:
+            changes["depth"] = self._own_depth[p][1]
+        return replace(inputs, **changes) if changes else inputs
 
     def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
         inst = self.instruments[j]
@@ -495,6 +517,8 @@ class MarketModel(mesa.Model):
         """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
         for j in range(len(self.instruments)):
             self.depth[j] = 0.5 * self._depth_within(j, 0.01)
+        for mask, own in self._own_depth.values():  # a venue sees only its own books
+            np.multiply(self.depth, mask, out=own)
 
     def update_marks(self) -> None:
         """Re-mark every instrument from its index, book mid and last trade (no funding).
@@ -570,8 +594,18 @@ class MarketModel(mesa.Model):
                                                 "gross_notional",
                                                 "below_maintenance", "negative_equity", "treasury",
                                                 "insurance_fund")]
+        names += self._token_collateral_names()
         names += self.liquidation.metric_names()
         return names
+
+    def _token_collateral_names(self) -> list[str]:
+        """``<protocol>.<token>_collateral`` for every token issued by another protocol.
+
+        Only worlds with issued tokens get these columns, so a single-venue run's
+        time series is unchanged.
+        """
+        return [f"{p.name}.{t.name}_collateral" for p in self.protocols
+                for t in self.tokens.tokens if t.issuer != p.index]
 
     def _depth_within(self, j: int, frac: float) -> float:
         """Resting quantity (base units, both sides) within ``frac`` of the mid (best 1,000 levels)."""
@@ -652,6 +686,11 @@ class MarketModel(mesa.Model):
         for p in self.protocols:
             # the fund may hold positions and assets taken over from bankrupt accounts
             mt[f"{p.name}.insurance_fund"] = float(value[p.insurance])
+            rows = margins[p.index][0]
+            for t in self.tokens.tokens:
+                if t.issuer != p.index:  # collateral value at the current collateral price
+                    mt[f"{p.name}.{t.name}_collateral"] = float(
+                        coll[rows, t.asset].sum() * self.asset_prices[t.asset])
 
     # --------------------------------------------------------------- outputs
     def trades_table(self) -> dict[str, np.ndarray]:

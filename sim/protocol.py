@@ -35,6 +35,7 @@ class Protocol:
         clearing: Ledger row settling its perpetuals' P&L and funding.
         funding: Funding clock per perpetual (by world instrument index).
         accounts: Trader rows registered on this protocol.
+        listed_assets: World asset indices of the market assets it lists.
     """
 
     index: int
@@ -47,6 +48,7 @@ class Protocol:
     clearing: int = -1
     funding: dict[int, FundingClock] = field(default_factory=dict)
     accounts: list[int] = field(default_factory=list)
+    listed_assets: list[int] = field(default_factory=list)
 
     def add_instrument(self, inst: Instrument) -> None:
         """List an instrument; perpetuals get a funding clock from the config."""

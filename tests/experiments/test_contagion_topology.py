@@ -67,7 +67,8 @@ def test_tiny_study_writes_table_and_figure(tmp_path) -> None:
     cfg = load_study_config("contagion_topology", [
         "n=8", "densities=[0.1,0.3]", "replicates=6", "progress=false",
         "topologies={erdos_renyi: {}, scale_free: {gamma: [2.5]}, "
-        "core_periphery: {core_fraction: [0.25]}}", f"output_dir={tmp_path}"])
+        "core_periphery: {core_fraction: [0.25]}}", f"output_dir={tmp_path}",
+        "agent_model.enabled=false"])
     out = ct.run_study(cfg)
     for ext in ("csv", "md", "tex"):
         assert (out / "tables" / f"contagion_topology.{ext}").stat().st_size > 0
@@ -83,3 +84,44 @@ def test_tiny_study_writes_table_and_figure(tmp_path) -> None:
     assert len(trials) == 36
     # common random numbers: replicate k has one seed in every cell
     assert trials.groupby("replicate")["seed"].nunique().eq(1).all()
+
+
+AGENT = ["n=6", "densities=[0.2]", "replicates=2", "progress=false",
+         "topologies={erdos_renyi: {}}", "agent_model.regimes=[portfolio,static]",
+         "agent_model.crashes=[0.3]", "agent_model.replicates=2", "agent_model.horizon=6",
+         "agent_model.noise=10"]
+
+
+def test_tiny_agent_model_part(tmp_path) -> None:
+    cfg = load_study_config("contagion_topology", [*AGENT, f"output_dir={tmp_path}"])
+    out = ct.run_study(cfg)
+    runs = pd.read_csv(out / "agent_runs.csv")
+    assert len(runs) == 4
+    assert runs.groupby("replicate")["seed"].nunique().eq(1).all()  # common random numbers
+    assert (runs["alpha_bad_debt"] > 1e5).all()  # the shock at alpha always hits
+    assert (runs["token_price_end"] < 0.7).all()
+    table = pd.read_csv(out / "tables" / "contagion_agent_model.csv").set_index("regime")
+    # portfolio margin keeps beta's traders at its IM cap: the impaired token liquidates them;
+    # isolated (static) margin does not count the token against positions: no contagion
+    assert table.loc["portfolio", "p_contagion"] == 1.0
+    assert table.loc["static", "p_contagion"] == 0.0
+    assert table.loc["portfolio", "p_contagion_low"] == pytest.approx(
+        ct.wilson_interval(2, 2)[0])
+    port = runs[runs["regime"] == "portfolio"]
+    assert (port["reach"] == 2).all() and (port["beta_liquidations"] > 0).all()
+    assert (port["time_to_contagion"] >= 1).all()
+    assert table.loc["portfolio", "beta_liquidations_mean"] == pytest.approx(
+        port["beta_liquidations"].mean())
+    assert runs.loc[runs["regime"] == "static", "time_to_contagion"].isna().all()
+    for ext in ("csv", "md", "tex"):
+        assert (out / "tables" / f"contagion_agent_model.{ext}").stat().st_size > 0
+    # resumable: a second call re-uses the finished runs and gives the same table
+    again = ct.run_agent_model(cfg, out)
+    assert again.set_index("regime")["p_contagion"].equals(table["p_contagion"])
+
+
+def test_agent_model_rejects_bad_regime(tmp_path) -> None:
+    cfg = load_study_config("contagion_topology", [*AGENT, "agent_model.regimes=[adaptive]",
+                                                   f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="agent_model.regimes"):
+        ct.agent_specs(cfg)

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from sim.config import ConfigError, load_config
-from sim.contagion import contagion_matrix, contagion_summary, run_with_shock
+from sim.contagion import (
+    contagion_matrix,
+    contagion_summary,
+    isolated_crash_overrides,
+    run_with_shock,
+)
 from sim.model import MarketModel
 from sim.tokens import receipt_price, stablecoin_price
 
@@ -125,3 +130,104 @@ def test_contagion_summary_and_matrix():
 def test_unimplemented_switches_are_rejected():
     with pytest.raises(ConfigError, match="contagion.universal_margin"):
         load_config(["contagion.universal_margin=true"])
+
+
+# ------------------------------------------------------- end-to-end contagion (alpha -> beta)
+E2E_OFF = ["contagion.arbitrage=false", "contagion.fire_sales=false"]
+
+
+@functools.lru_cache(maxsize=8)
+def _e2e(*extra: str):
+    """A stepped reference world (:func:`isolated_crash_overrides`) and its time series."""
+    cfg = load_config([*isolated_crash_overrides(), "output.figures=false", *extra])
+    model = run_with_shock(cfg, None, 0.0, 0)
+    return model, _ts(model)
+
+
+def _beta_liquidated(model):
+    return {e["account"] for e in model.liquidation.events
+            if e["protocol"] == 1 and e["kind"] in ("liquidator", "backstop")}
+
+
+def test_e2e_shock_at_alpha_spreads_to_beta_through_the_token():
+    model, ts = _e2e()
+    off, ts_off = _e2e("contagion.token_impairment=false")
+    crash = model.cfg.scenario.params["start_step"]
+    # 1. the gap crash (an asset only alpha lists) leaves alpha with recorded bad debt
+    bad = ts["alpha.bad_debt_total"].to_numpy()
+    assert bad[-1] > 1e5 and int(np.argmax(bad > 0)) == crash
+    assert model.liquidation.bad_debt[0] == pytest.approx(bad[-1])
+    assert off.liquidation.bad_debt[0] == model.liquidation.bad_debt[0]  # alpha alone
+    # 2. aLP is repriced by sim.tokens.receipt_price from that bad debt, every step
+    tok = model.cfg.protocols[0].issues
+    expected = [receipt_price(tok.par, tok.supply, d, tok.floor) for d in bad]
+    assert ts["aLP.index"].tolist() == expected
+    assert ts["aLP.index"].iloc[-1] < 0.5 * tok.par
+    assert (ts_off["aLP.index"] == tok.par).all()
+    # 3. beta's collateral in aLP falls by the same factor
+    held = ts["beta.aLP_collateral"].to_numpy()
+    assert held[crash - 1] > 0
+    assert held[-1] == pytest.approx(held[crash - 1] * expected[-1] / tok.par, rel=1e-12)
+    assert ts_off["beta.aLP_collateral"].iloc[-1] == ts_off["beta.aLP_collateral"].iloc[0]
+    # 4. distress at beta with impairment on, none with it off; nothing at beta before alpha's loss
+    beta = [c for c in ts.columns if c.startswith("beta")]
+    assert ts[beta].iloc[:crash].equals(ts_off[beta].iloc[:crash])
+    first = model.contagion_tracker.first[1]
+    assert first["first_liquidation"] > crash and first["first_below_maintenance"] > crash
+    assert model.liquidation.totals[1]["liquidations"] >= 5 and _beta_liquidated(model)
+    assert off.liquidation.totals[1]["liquidations"] == 0 and not _beta_liquidated(off)
+    assert off.contagion_tracker.first[1] == dict.fromkeys(off.contagion_tracker.KEYS, -1)
+    s = contagion_summary(model, shocked=0, measure="first_bad_debt")
+    assert s["shocked"] == "alpha" and s["protocols"]["beta"]["liquidations"] > 0
+
+
+def test_e2e_every_channel_off_beta_is_identical_to_the_unshocked_world():
+    off = ["contagion.token_impairment=false", *E2E_OFF]
+    _, hit = _e2e(*off)
+    _, calm = _e2e(*off, "scenario.params.crash=1e-12")
+    beta = [c for c in hit.columns if c.startswith("beta")]
+    assert beta and hit[beta].equals(calm[beta])
+    assert not hit["alpha.bad_debt_total"].equals(calm["alpha.bad_debt_total"])
+    # with the token channel on, the same shock does change beta
+    _, on = _e2e(*E2E_OFF)
+    assert not on[beta].equals(calm[beta])
+
+
+def test_e2e_same_seed_same_bytes():
+    a, b = _e2e()[1], _ts(run_with_shock(load_config(
+        [*isolated_crash_overrides(), "output.figures=false"]), None, 0.0, 0))
+    assert a.equals(b)
+
+
+def test_isolated_crash_overrides_reject_bad_sizes():
+    with pytest.raises(ValueError, match="crash"):
+        isolated_crash_overrides(crash=1.5)
+    with pytest.raises(ValueError, match="leveraged"):
+        isolated_crash_overrides(leveraged=0)
+    with pytest.raises(ConfigError, match=r"protocols\[1\].assets"):
+        load_config(["protocols=two_venues", "protocols.1.assets=[DOGE]"])
+
+
+def test_token_collateral_columns_only_where_tokens_are_held_elsewhere():
+    model = MarketModel(_cfg())
+    names = model._metric_names()
+    assert "beta.aLP_collateral" in names and "alpha.aLP_collateral" not in names
+    single = MarketModel(load_config(["steps=5", "agents=minimal", "agents.noise.n=5",
+                                      "scenario=calm", "output.figures=false"]))
+    assert not [n for n in single._metric_names() if n.endswith("_collateral")]
+    a = model.asset_names.index("aLP")
+    rows = model.protocols[1].accounts
+    assert model.metrics["beta.aLP_collateral"] == pytest.approx(
+        float(model.ledger.collateral[rows, a].sum()) * model.asset_prices[a])
+    assert model.metrics["beta.aLP_collateral"] == pytest.approx(10_000.0 * len(rows))
+
+
+def test_each_engine_sees_only_its_own_books_depth():
+    model = MarketModel(_cfg())
+    model.step()
+    assert model.depth.min() > 0
+    for p in model.protocols:
+        own = np.zeros(len(model.instruments), bool)
+        own[[i.index for i in p.instruments]] = True
+        depth = model._protocol_inputs(p.index).depth
+        assert (depth[own] == model.depth[own]).all() and (depth[~own] == 0).all()

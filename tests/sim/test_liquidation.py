@@ -223,6 +223,15 @@ def tiny_world(rule, insurance):
     return model, engine, a, s1, s2
 
 
+def _waterfall(rule, insurance=1000.0):
+    """:func:`tiny_world` after one checked liquidation step; S1's and S2's values before it."""
+    model, engine, a, s1, s2 = tiny_world(rule, insurance=insurance)
+    v1, v2 = value(model, s1), value(model, s2)
+    events = engine.run(1)
+    check(model, engine)
+    return model, engine, a, s1, s2, v1, v2, events
+
+
 @pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata"])
 def test_insurance_fund_covers_first(rule):
     model, engine, a, s1, s2 = tiny_world(rule, insurance=1_000_000.0)
@@ -243,10 +252,7 @@ def test_adl_queue_ranks_by_profit_times_leverage():
     # fund 1,000: takes 2/7 BTC at the mark and pays 1,000; 5/7 BTC left at p_b = 58,500.
     # ranks: S1 (3,500/8,500) x (27,500/8,500) = 1.33; S2 (3,000/5,000) x (27,500/5,000) = 3.3
     # -> S2 closes all 0.5 (loses 0.5 x 3,500 = 1,750), then S1 closes 3/14 (loses 750).
-    model, engine, a, s1, s2 = tiny_world("adl_queue", insurance=1000.0)
-    v1, v2 = value(model, s1), value(model, s2)
-    events = engine.run(1)
-    check(model, engine)
+    model, engine, a, s1, s2, v1, v2, events = _waterfall("adl_queue")
     assert [e["kind"] for e in events] == ["insurance", "adl", "adl"]
     ins_ev, first, second = events
     assert ins_ev["size"] == pytest.approx(2 / 7) and ins_ev["amount"] == pytest.approx(1000.0)
@@ -265,10 +271,7 @@ def test_adl_queue_ranks_by_profit_times_leverage():
 
 
 def test_adl_prorata_spreads_by_size():
-    model, engine, a, s1, s2 = tiny_world("adl_prorata", insurance=1000.0)
-    v1, v2 = value(model, s1), value(model, s2)
-    events = engine.run(1)
-    check(model, engine)
+    model, engine, a, s1, s2, v1, v2, events = _waterfall("adl_prorata")
     assert [e["kind"] for e in events] == ["insurance", "adl", "adl"]
     adl = events[1:]
     assert {e["taker"] for e in adl} == {s1, s2}
@@ -283,10 +286,7 @@ def test_adl_prorata_spreads_by_size():
 def test_socialise_charges_profit_pro_rata():
     # fund takes the whole 1 BTC at 55,000 and pays 1,000; 2,500 is charged to
     # min(profit, value): S1 3,500, S2 3,000 -> 2,500 x 35/65 and 2,500 x 30/65.
-    model, engine, a, s1, s2 = tiny_world("socialise", insurance=1000.0)
-    v1, v2 = value(model, s1), value(model, s2)
-    events = engine.run(1)
-    check(model, engine)
+    model, engine, a, s1, s2, v1, v2, events = _waterfall("socialise")
     assert [e["kind"] for e in events] == ["insurance", "socialised", "socialised"]
     assert events[0]["size"] == pytest.approx(1.0)
     charged = {e["taker"]: e["amount"] for e in events[1:]}
@@ -298,6 +298,17 @@ def test_socialise_charges_profit_pro_rata():
     assert lg.position[s1, BTC] == -0.5 and lg.position[s2, BTC] == -0.5
     assert value(model, a) == pytest.approx(0.0, abs=1e-6)
     assert engine.step_stats[0]["socialised"] == pytest.approx(2500.0)
+
+
+def test_write_off_skips_adl_and_records_bad_debt():
+    # a lending pool: the fund pays 1,000, the other 2,500 is bad debt; S1, S2 untouched
+    model, engine, a, s1, s2, v1, v2, events = _waterfall("write_off")
+    assert [e["kind"] for e in events] == ["insurance", "insurance", "bad_debt"]
+    assert events[-1]["shortfall"] == pytest.approx(2500.0)
+    assert engine.bad_debt[0] == pytest.approx(2500.0)
+    assert value(model, s1) == pytest.approx(v1) and value(model, s2) == pytest.approx(v2)
+    assert model.ledger.position[s1, BTC] == -0.5 and model.ledger.position[s2, BTC] == -0.5
+    assert value(model, a) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_adl_of_a_bankrupt_short_is_below_the_mark():
@@ -319,7 +330,7 @@ def test_adl_of_a_bankrupt_short_is_below_the_mark():
     assert model.ledger.position[long_, BTC] == 0.0
 
 
-@pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata"])
+@pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata", "write_off"])
 def test_unabsorbed_deficit_is_recorded_bad_debt(rule):
     # A bought from the insurance row itself: no trader is on the profitable side,
     # and the fund is empty, so the 500 deficit at 55,500 is bad debt.
