@@ -9,7 +9,9 @@ One step, one direction (DESIGN.md, "One step, one direction"):
    fills settle in the ledger at once;
 4. mark-to-market (mark = median of index, mid, last trade) and funding;
 5. each protocol's margin engine computes equity, IM and MM of all its
-   accounts in one kernel call;
+   accounts in one kernel call; with ``contagion.universal_margin`` the rows of
+   owners on several protocols are then replaced by their universal figures
+   (:mod:`sim.universal`), which also serve those owners' pre-trade checks;
 6. liquidation rounds (:mod:`sim.liquidation`): undercollateralised accounts
    are offered to liquidators, backstopped by the insurance fund, and losses
    beyond equity go through the insurance fund, ADL or socialisation to

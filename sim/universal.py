@@ -34,8 +34,11 @@ ledger gains rows.
    HiGHS), with protocol ``p_k``'s haircut ``h_{a,k}`` on asset ``a``. The
    owner's equity is ``E_u = Σ_k min(U_k, R_k) + Σ_k credited_k +
    Σ_a left_a p_a (1 − min_k h_{a,k})`` (collateral the requirements did not
-   need counts where its haircut is smallest). With one collateral and equal
-   haircuts this is ``Σ_k U_k + Σ_a C_a p_a (1 − h_a)``.
+   need counts where its haircut is smallest). When every asset the owner
+   holds has the same haircut on all its protocols, placement cannot change
+   values and the LP is skipped: ``E_u = Σ_k min(U_k, R_k) + Σ_a C_a p_a (1 − h_a)``
+   (with the surplus in ``C``), shortfall ``max(0, Σ_k d_k − Σ_a C_a p_a (1 − h_a))``
+   — the LP's optimum in closed form (Dantzig's greedy, any filling order).
 3. *Protocol level.* Every sub-account reports the owner's figures scaled by
    one weight ``w_k ∝ max(E_k, 0) + MM_k`` (its stand-alone footprint; equal
    weights when all are zero): equity ``w_k E_u``, IM ``w_k IM_u``, MM
@@ -103,7 +106,8 @@ class OwnerMargin:
         equity, initial, maintenance: ``E_u``, ``IM_u``, ``MM_u``.
         weights: float64[K] reporting weights ``w_k`` (sum 1).
         shortfall: Requirement the allocation left uncovered (``Σ_k`` of it).
-        method: ``"linprog-highs"`` or ``"none"`` (no deficit to allocate).
+        method: ``"linprog-highs"``, ``"uniform"`` (equal haircuts: closed form)
+            or ``"none"`` (no deficit to allocate).
         synthetic: The netted one-row :class:`MarginInputs` (quote set so that
             the top-level engine's equity is ``E_u``).
     """
@@ -214,15 +218,23 @@ class UniversalMargin:
         budget = positive.sum(axis=0)
         budget[0] += float(np.maximum(u - r_k, 0.0).sum()) / prices[0]
         kept = np.minimum(u, r_k)
-        if np.any(r_k - u > 0.0) and budget.sum() > 0.0:
+        held = budget > 0.0
+        uniform = bool((h[held] == h[held][:, :1]).all())
+        if uniform:  # placement cannot change values: the LP optimum in closed form
+            value = float((budget * prices * (1.0 - h[:, 0])).sum())
+            need = float(np.maximum(r_k - u, 0.0).sum())
+            e_u = float(kept.sum()) + value
+            shortfall, method = max(need - value, 0.0), "uniform"
+        elif np.any(r_k - u > 0.0):
             alloc = allocate_collateral(budget, r_k, u, prices=prices, haircuts=h)
             credited, left = alloc.credited, np.asarray(alloc.unallocated)
             shortfall, method = alloc.total_shortfall_after, alloc.method
         else:
             credited, left = np.zeros(len(rows)), budget
             shortfall, method = float(np.maximum(r_k - u, 0.0).sum()), "none"
-        best = 1.0 - h.min(axis=1)
-        e_u = float(kept.sum() + credited.sum() + (left * prices * best).sum())
+        if not uniform:
+            best = 1.0 - h.min(axis=1)
+            e_u = float(kept.sum() + credited.sum() + (left * prices * best).sum())
         # 3. reporting weights: the sub-accounts' stand-alone footprint
         foot = np.maximum(sil[0], 0.0) + np.maximum(sil[2], 0.0)
         w = foot / foot.sum() if foot.sum() > 0.0 else np.full(len(rows), 1.0 / len(rows))

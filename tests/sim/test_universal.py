@@ -236,3 +236,21 @@ def test_shared_liquidator_capital_lets_a_large_alpha_liquidation_starve_beta(sh
 def test_contagion_switches_must_be_booleans():
     with pytest.raises(ConfigError, match="contagion.universal_margin"):
         load_config(["contagion.universal_margin=maybe"])
+
+
+def test_universal_pretrade_rejects_what_the_pooled_collateral_cannot_carry():
+    """1,000 USD on each venue (2,000 pooled); two buys of 0.3 BTC on beta need IM 1,800 each.
+
+    The first passes (2,000 - fee >= 1,800), the second (IM 3,600) is rejected.
+    """
+    model = world(True)
+    rows = owner_on_both(model, (1_000.0, 1_000.0), [])
+    model.evaluate_margins()
+    inst = model.instruments[B_BTC]
+    ev = model.view.new_events(2)
+    ev["kind"], ev["side"], ev["owner"] = LIMIT, 1, rows[1]
+    ev["qty"], ev["price"] = inst.lots(0.3), inst.ticks(60_000.0)
+    rejected = model._pretrade(B_BTC, inst, model.protocols[1], ev, np.ones(2, np.bool_))
+    assert rejected.tolist() == [1]
+    om = model.universal.owner(np.asarray(rows))
+    assert om.method == "uniform" and om.equity == pytest.approx(2_000.0)
