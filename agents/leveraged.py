@@ -96,6 +96,12 @@ class LeveragedConfig:
             (0 = never).
         refill_on_reopen: On re-entry, deposit up to ``usd`` of equity from
             outside and renew the top-up budget.
+        all_venues: Trader ``i`` of every protocol's population is one owner
+            (ledger owner ``sim.universal.MULTI_VENUE_OWNER + i``) holding a
+            sub-account on each protocol with perpetuals — each sub-account
+            runs its own target as before. Only the owner ids change, so with
+            ``contagion.universal_margin`` off the run is the same; with it on
+            the owner's sub-accounts are margined as one.
     """
 
     n: int = 50
@@ -112,6 +118,7 @@ class LeveragedConfig:
     top_up_budget_frac: float = 1.0
     reopen_prob: float = 0.01
     refill_on_reopen: bool = True
+    all_venues: bool = False
 
 
 def validate_leveraged_config(cfg: Any, prefix: str = "agents.leveraged") -> None:
@@ -139,8 +146,9 @@ def validate_leveraged_config(cfg: Any, prefix: str = "agents.leveraged") -> Non
               f"must be >= trigger_ratio ({cfg.trigger_ratio})")
     _number(f"{prefix}.top_up_budget_frac", cfg.top_up_budget_frac, 0.0)
     _number(f"{prefix}.reopen_prob", cfg.reopen_prob, 0.0, 1.0)
-    if not isinstance(cfg.refill_on_reopen, bool):
-        _fail(f"{prefix}.refill_on_reopen", cfg.refill_on_reopen, "must be true or false")
+    for key in ("refill_on_reopen", "all_venues"):
+        if not isinstance(getattr(cfg, key), bool):
+            _fail(f"{prefix}.{key}", getattr(cfg, key), "must be true or false")
 
 
 class LeveragedTraderPopulation(mesa.Agent):

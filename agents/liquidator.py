@@ -23,7 +23,18 @@ of the venue's fee. Constraints:
   (the latest evaluation); the IM of a position is estimated at the
   liquidated account's IM per unit of notional, and inventory it took since
   that evaluation is charged at the same rate (the larger of the two IMs);
-* *throughput*: at most ``max_notional_per_step`` of notional taken per step.
+* *throughput*: at most ``max_notional_per_step`` of notional taken per step
+  (over all venues);
+* *shared capital* (``contagion.shared_liquidator_capital``, set on the agent
+  as ``shared_capital``): the equity and requirements of all its venue
+  accounts are summed into one pool, so capital used on one venue is missing
+  on the others; off, each venue account stands alone;
+* *locked capital* (``lock_capital``): the IM of every position taken this
+  step (at the candidate's IM rate) stays committed until the next step even
+  after the unwind — the capital a keeper ties up until its trades settle
+  (keepers' DAI locked in Maker auctions on Black Thursday,
+  contagion_and_peers.md §2.3); off, capital is recycled as soon as the
+  inventory is sold (flash-loan style).
 
 It sizes its acceptance to what the book can absorb now, halving the size
 while the estimated profit is too low. After taking a position it closes it
@@ -66,6 +77,8 @@ class LiquidatorConfig:
         max_notional_per_step: Cap on notional taken over per step.
         taker_fee: The liquidator's estimate of the taker fee it pays to
             unwind (Binance USDⓈ-M regular tier 0.05 %).
+        lock_capital: Keep the margin committed to positions taken this step
+            in use until the next step (see the module docstring).
     """
 
     n: int = 3
@@ -74,6 +87,7 @@ class LiquidatorConfig:
     min_profit: float = 0.0
     max_notional_per_step: float = 5_000_000.0
     taker_fee: float = 0.0005
+    lock_capital: bool = False
 
     def __post_init__(self) -> None:
         validate_liquidator_config(self)
@@ -89,6 +103,8 @@ def validate_liquidator_config(cfg: Any, prefix: str = "agents.liquidator") -> A
     Raises:
         ValueError: One line naming the first bad field and the allowed range.
     """
+    if not isinstance(cfg.lock_capital, bool):
+        _bad(f"{prefix}.lock_capital", cfg.lock_capital, "must be true or false")
     for name, hi in (("n", 10_000), ("latency_steps", 1_000_000)):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
@@ -107,17 +123,23 @@ class Liquidator(mesa.Agent):
     Args:
         model: The Mesa model (exposes ``view``).
         cfg: A :class:`LiquidatorConfig`.
+        shared_capital: Pool the capital of all venue accounts
+            (``contagion.shared_liquidator_capital``).
 
     Attributes:
         accounts: Ledger row per protocol index (set when the model opens them).
         taken_notional: Notional taken over so far in the current step.
+        committed: Margin committed per protocol in the current step
+            (counted against capacity with ``lock_capital``).
     """
 
-    def __init__(self, model: mesa.Model, cfg: Any) -> None:
+    def __init__(self, model: mesa.Model, cfg: Any, shared_capital: bool = False) -> None:
         super().__init__(model)
         self.cfg = cfg
+        self.shared_capital = bool(shared_capital)
         self.accounts: dict[int, int] = {}
         self.taken_notional = 0.0
+        self.committed: dict[int, float] = {}
         self._taken_step = -1
 
     # ---------------------------------------------------------- decisions
@@ -137,6 +159,7 @@ class Liquidator(mesa.Agent):
             return 0.0
         if self._taken_step != c.step:
             self._taken_step, self.taken_notional = c.step, 0.0
+            self.committed = {}
         qty = min(abs(c.qty), self._capacity(c, row))
         lots = math.floor(qty / c.lot_size + 1e-9)
         for _ in range(_MAX_HALVINGS + 1):
@@ -149,20 +172,33 @@ class Liquidator(mesa.Agent):
                 continue
             if profit > self.cfg.min_profit:
                 self.taken_notional += qty * c.mark
+                if self.cfg.lock_capital:
+                    self.committed[c.protocol] = (self.committed.get(c.protocol, 0.0)
+                                                  + c.im_rate * qty * c.mark)
                 return qty
             lots //= 2
         return 0.0
 
     def _capacity(self, c: Candidate, row: int) -> float:
-        """Largest quantity allowed by throughput, capital and initial margin."""
+        """Largest quantity allowed by throughput, capital and initial margin.
+
+        Capital is this venue's account, or with ``shared_capital`` the sum
+        over all venue accounts: ``headroom = Σ_v (E_v − max(IM_v + L_v,
+        im_rate × held_v))`` with ``L_v`` the margin locked this step
+        (``lock_capital``) and ``held_v`` inventory still held.
+        """
         view = self.model.view
         room = max(self.cfg.max_notional_per_step - self.taken_notional, 0.0) / c.mark
-        equity, initial, _ = view.margin(np.array([row]))
-        eq, im = float(equity[0]), float(initial[0])
-        if not math.isfinite(eq):  # not evaluated yet: its quote balance, no requirement
-            eq, im = float(view.balances(np.array([row]), 0)[0]), 0.0
-        im = max(im, c.im_rate * self._held_notional(c.protocol))  # inventory taken since
-        headroom = eq - im
+        pool = sorted(self.accounts.items()) if self.shared_capital else [(c.protocol, row)]
+        headroom = 0.0
+        for p, r in pool:
+            equity, initial, _ = view.margin(np.array([r]))
+            eq, im = float(equity[0]), float(initial[0])
+            if not math.isfinite(eq):  # not evaluated yet: its quote balance, no requirement
+                eq, im = float(view.balances(np.array([r]), 0)[0]), 0.0
+            locked = self.committed.get(p, 0.0) if self._taken_step == c.step else 0.0
+            im = max(im + locked, c.im_rate * self._held_notional(p))  # inventory taken since
+            headroom += eq - im
         if headroom <= 0.0:
             return 0.0
         if c.im_rate > 0.0:

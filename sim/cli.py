@@ -7,6 +7,13 @@ API, so a bad value exits with status 2 and a one-line message instead of a
 traceback. Outputs go to Hydra's run directory
 (``outputs/<date>/<time>/`` by default).
 
+Per-protocol margin (``protocols.<i>.margin=<preset>`` or
+``protocols.<i>.margin.<key>=<value>``, see
+:func:`sim.config.apply_protocol_margin_overrides`) is taken out of the
+arguments before Hydra parses them and applied to the composed config of every
+job (a protocol's ``margin`` starts as ``None``, below which Hydra cannot set
+keys); such overrides cannot be swept.
+
 Sweeps (``-m``/``--multirun``, any Hydra launcher: basic, joblib, submitit,
 ray) write ``done.json`` last into each job's directory and skip jobs that
 have one, so a sweep rerun into the same ``hydra.sweep.dir`` resumes; a job
@@ -24,12 +31,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sim.config import ConfigError, load_config, register_configs, validate
+from sim.config import (
+    ConfigError,
+    apply_protocol_margin_overrides,
+    load_config,
+    register_configs,
+    split_protocol_margin_overrides,
+    validate,
+)
 from sim.runner import write_json_atomic
 
 __all__ = ["main"]
 
 register_configs()
+
+_PROTOCOL_MARGIN_OVERRIDES: list[str] = []
+"""``protocols.<i>.margin`` overrides taken from the command line by :func:`main`."""
 
 
 def _fail(message: str) -> None:
@@ -71,6 +88,7 @@ def _app(cfg: DictConfig) -> None:
         print(f"skipped (already done): {out_dir}")
         return
     try:
+        apply_protocol_margin_overrides(cfg, _PROTOCOL_MARGIN_OVERRIDES)
         validate(cfg)
     except ConfigError as exc:
         if not multirun:
@@ -124,6 +142,9 @@ def _prevalidate(argv: list[str]) -> None:
 
 
 def main() -> None:
-    """Validate the overrides, then hand over to Hydra."""
+    """Validate the overrides, take out per-protocol margin ones, then hand over to Hydra."""
     _prevalidate(sys.argv[1:])
+    rest, margin = split_protocol_margin_overrides(sys.argv[1:])
+    _PROTOCOL_MARGIN_OVERRIDES[:] = margin
+    sys.argv[1:] = rest
     _app()

@@ -13,12 +13,13 @@ with one line naming the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from agents.arbitrageur import ArbitrageurConfig, validate_arbitrageur_config
 from agents.fundamentalist import FundamentalistConfig, validate_fundamentalist_config
@@ -43,9 +44,11 @@ __all__ = [
     "ProtocolConfig",
     "RunConfig",
     "ScenarioConfig",
+    "apply_protocol_margin_overrides",
     "load_config",
     "plain_config",
     "register_configs",
+    "split_protocol_margin_overrides",
     "validate",
 ]
 
@@ -297,8 +300,29 @@ class ContagionConfig:
             collateral ratio each step (off: tokens stay at par).
         venue_oracle: Collateral oracle prices each issued token from its venue's
             book mid instead of its fundamental (issuer-solvency) value.
-        universal_margin: Not implemented (must be false).
-        shared_liquidator_capital: Not implemented (must be false).
+        universal_margin: Cross-protocol (universal) margin: an owner's trader
+            sub-accounts on several protocols (ledger rows sharing an ``owner``,
+            one per protocol; liquidators excluded) are margined as one
+            (:mod:`sim.universal`). The run's top-level ``margin`` engine
+            evaluates the owner's positions netted across protocols (one
+            column per underlying); the owner's positive balances, wherever
+            they sit, are placed on the protocols' shares of the requirement
+            by :func:`margin.optimisation.allocate_collateral` with each
+            protocol's own haircuts; every sub-account then reports the
+            owner's equity, IM and MM scaled by one weight, so it is below
+            maintenance exactly when the owner is, and orders of such owners
+            pass the universal pre-trade check. A loss on one venue can so
+            liquidate the owner's positions on another. Off: each protocol
+            margins its own rows (siloed). Use with
+            ``agents.leveraged.all_venues`` or the arbitrageur for owners on
+            several venues.
+        shared_liquidator_capital: Liquidators' capital is one pool across
+            venues: the capacity of a liquidator on any venue is its equity
+            minus requirements summed over all its venue accounts (minus, with
+            ``agents.liquidator.lock_capital``, the margin committed to
+            positions it took this step on any venue), so a liquidation taken
+            on one venue uses capacity another venue's candidates would have
+            had. Off: each venue account's own capital (and commitments).
         rng_streams: ``shared`` (one generator, as a single-venue world), or
             ``per_protocol`` (the scenario keeps the run generator, each protocol's
             agents and liquidation order draw from their own stream), or ``auto``
@@ -478,9 +502,10 @@ def _validate_tokens(cfg: Any) -> None:
 
 def _validate_contagion(c: Any, n_protocols: int) -> None:
     _choice("contagion.rng_streams", c.rng_streams, RNG_STREAMS)
-    for key in ("universal_margin", "shared_liquidator_capital"):
-        if getattr(c, key):
-            _fail(f"contagion.{key}", True, "not implemented yet; must be false")
+    for key in ("fire_sales", "arbitrage", "token_impairment", "venue_oracle",
+                "universal_margin", "shared_liquidator_capital"):
+        if not isinstance(getattr(c, key), bool):
+            _fail(f"contagion.{key}", getattr(c, key), "must be true or false")
 
 
 def _validate_scenario(s: Any, market: Any) -> None:
@@ -581,11 +606,103 @@ def _one_line(exc: BaseException) -> str:
     return ": ".join(dict.fromkeys(parts)) or type(exc).__name__
 
 
+_PROTOCOL_MARGIN = re.compile(r"^\+{0,2}protocols\.(\d+)\.margin(\.[^=]+)?=(.*)$")
+
+
+def split_protocol_margin_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """Separate per-protocol margin overrides from the ones Hydra applies itself.
+
+    ``ProtocolConfig.margin`` starts as ``None`` (inherit the run's ``margin``),
+    and OmegaConf cannot set a key below a ``None`` node, so Hydra rejects
+    ``protocols.0.margin.name=static``. These overrides are applied after
+    composition by :func:`apply_protocol_margin_overrides` instead.
+
+    Returns:
+        ``(hydra_overrides, protocol_margin_overrides)``, each in the given order.
+    """
+    hydra_ov, margin_ov = [], []
+    for o in overrides:
+        (margin_ov if _PROTOCOL_MARGIN.match(o) else hydra_ov).append(o)
+    return hydra_ov, margin_ov
+
+
+def _margin_preset(name: str) -> DictConfig:
+    """``conf/margin/<name>.yaml`` as a structured ``MarginConfig`` node."""
+    from importlib.resources import files
+
+    folder = files("conf") / "margin"
+    presets = sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".yaml"))
+    if name not in presets:
+        raise ConfigError(f"margin preset {name!r} is unknown; known: {', '.join(presets)}")
+    node = OmegaConf.create((folder / f"{name}.yaml").read_text())
+    return OmegaConf.merge(OmegaConf.structured(MarginConfig), node)
+
+
+def apply_protocol_margin_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """Apply ``protocols.<i>.margin...`` overrides to a composed config, in order (in place).
+
+    Syntax (documented in ``conf/protocols/two_venues.yaml``):
+
+    * ``protocols.<i>.margin=<preset>``: protocol ``i`` uses ``conf/margin/<preset>.yaml``
+      (as the ``margin=<preset>`` group choice does for the run);
+      ``protocols.<i>.margin=null`` reverts it to the run's ``margin``.
+    * ``protocols.<i>.margin.<key>=<value>`` (``+`` allowed for new keys under
+      ``params``): sets one key; a protocol without its own margin first gets
+      a copy of the run's ``margin``.
+
+    Values are parsed with Hydra's override grammar, so types match the CLI.
+
+    Raises:
+        ConfigError: One line naming the override and what was wrong.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for text in overrides:
+        match = _PROTOCOL_MARGIN.match(text)
+        if match is None:
+            raise ConfigError(f"{text!r} is not a protocols.<i>.margin override")
+        i, rest = int(match.group(1)), match.group(2)
+        if i >= len(cfg.protocols):
+            raise ConfigError(f"{text}: no protocol {i}; the run has {len(cfg.protocols)} "
+                              f"(indices 0..{len(cfg.protocols) - 1})")
+        try:
+            value = parser.parse_override(text.lstrip("+")).value()
+        except Exception as exc:  # noqa: BLE001 - Hydra's grammar raises several types
+            raise ConfigError(f"{text}: {_one_line(exc)}") from None
+        proto = cfg.protocols[i]
+        try:
+            if not rest:
+                proto.margin = None if value is None else _margin_preset(str(value))
+                continue
+            if proto.margin is None:
+                proto.margin = OmegaConf.merge(OmegaConf.structured(MarginConfig), cfg.margin)
+            key = rest[1:]
+            if text.startswith("+"):
+                with open_dict(proto.margin):
+                    OmegaConf.update(proto.margin, key, value, merge=True)
+            else:
+                if OmegaConf.select(proto.margin, key, default=_MISSING) is _MISSING:
+                    raise ConfigError(f"key protocols.{i}.margin{rest} does not exist "
+                                      f"(prefix + to add a key under params)")
+                OmegaConf.update(proto.margin, key, value, merge=False)
+        except ConfigError as exc:
+            raise ConfigError(f"{text}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - OmegaConf type errors
+            raise ConfigError(f"{text}: {_one_line(exc)}") from None
+    return cfg
+
+
+_MISSING = object()
+
+
 def load_config(overrides: list[str] | None = None, *, validate_values: bool = True) -> DictConfig:
     """Compose the run config exactly as ``python -m sim`` would, via Hydra's Compose API.
 
     Args:
-        overrides: Hydra override strings, e.g. ``["steps=200", "seed=7"]``.
+        overrides: Hydra override strings, e.g. ``["steps=200", "seed=7"]``;
+            ``protocols.<i>.margin...`` ones go through
+            :func:`apply_protocol_margin_overrides`.
         validate_values: Run :func:`validate` on the result.
 
     Returns:
@@ -604,7 +721,9 @@ def load_config(overrides: list[str] | None = None, *, validate_values: bool = T
     try:
         if not was_initialized:
             initialize_config_module(config_module="conf", version_base="1.3")
-        cfg = compose(config_name="config", overrides=list(overrides or []))
+        hydra_ov, margin_ov = split_protocol_margin_overrides(list(overrides or []))
+        cfg = compose(config_name="config", overrides=hydra_ov)
+        apply_protocol_margin_overrides(cfg, margin_ov)
     except (OmegaConfBaseException, Exception) as exc:  # noqa: BLE001 - Hydra raises many types
         if isinstance(exc, ConfigError):
             raise

@@ -22,7 +22,10 @@ Contagion channels (``contagion.*`` switches, DESIGN.md "collateral graph"):
 ``fire_sales``/``arbitrage`` gate the arbitrageur's cross-venue trades (the only
 agent trading on several venues' books); ``token_impairment`` lets the issuer's
 bad debt lower its token's price and so collateral values elsewhere
-(:mod:`sim.tokens`); ``venue_oracle`` prices tokens off one venue's book.
+(:mod:`sim.tokens`); ``venue_oracle`` prices tokens off one venue's book;
+``universal_margin`` margins owners with sub-accounts on several venues as one
+(:mod:`sim.universal`); ``shared_liquidator_capital`` pools each liquidator's
+capital across venues (:mod:`agents.liquidator`).
 """
 
 from __future__ import annotations

@@ -914,8 +914,10 @@ def build_liquidators(model: MarketModel, cfg: Any) -> list[Any]:
     from agents.liquidator import Liquidator
 
     out = []
+    contagion = getattr(getattr(model, "cfg", None), "contagion", None)
+    shared = bool(getattr(contagion, "shared_liquidator_capital", False))
     for _ in range(int(cfg.n)):
-        agent = Liquidator(model, cfg)
+        agent = Liquidator(model, cfg, shared_capital=shared)
         for proto in model.protocols:
             agent.accounts[proto.index] = model.open_trader(proto.index, agent.unique_id,
                                                             float(cfg.capital), 0.0)

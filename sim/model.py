@@ -9,7 +9,9 @@ One step, one direction (DESIGN.md, "One step, one direction"):
    fills settle in the ledger at once;
 4. mark-to-market (mark = median of index, mid, last trade) and funding;
 5. each protocol's margin engine computes equity, IM and MM of all its
-   accounts in one kernel call;
+   accounts in one kernel call; with ``contagion.universal_margin`` the rows of
+   owners on several protocols are then replaced by their universal figures
+   (:mod:`sim.universal`), which also serve those owners' pre-trade checks;
 6. liquidation rounds (:mod:`sim.liquidation`): undercollateralised accounts
    are offered to liquidators, backstopped by the insurance fund, and losses
    beyond equity go through the insurance fund, ADL or socialisation to
@@ -205,6 +207,13 @@ class MarketModel(mesa.Model):
         self._inputs: MarginInputs | None = None
         self._rows_cache: dict[int, tuple[tuple[int, Any], np.ndarray]] = {}
         self.margin_state: dict[int, tuple[np.ndarray, Any]] = {}
+        self.universal = None
+        """:class:`~sim.universal.UniversalMargin` with ``contagion.universal_margin``, else None."""
+        if cfg.contagion.universal_margin:
+            from sim.universal import UniversalMargin
+
+            self.universal = UniversalMargin(self, build_engine(
+                cfg.margin, self.asset_names, SECONDS_PER_YEAR / cfg.market.step_seconds))
         self._build_agents()
         self._keys = [self._instrument_keys(inst) for inst in self.instruments]
         self.datacollector = _MetricsCollector(
@@ -348,8 +357,14 @@ class MarketModel(mesa.Model):
         lc = acfg.leveraged
         if lc.n > 0 and any(i.is_perp for i in proto.instruments):
             pop = LeveragedTraderPopulation(self, insts, lc)
-            pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, lc.usd, 0.0)
-                                     for _ in range(lc.n)], np.int64)
+            if lc.all_venues:  # trader i of every venue is one owner (sim.universal)
+                from sim.universal import MULTI_VENUE_OWNER
+
+                owners = [MULTI_VENUE_OWNER + i for i in range(lc.n)]
+            else:
+                owners = [pop.unique_id] * lc.n
+            pop.accounts = np.array([self.open_trader(proto.index, o, lc.usd, 0.0)
+                                     for o in owners], np.int64)
             self.leveraged.append(pop)
 
     def _seed_liquidity(self) -> None:
@@ -435,13 +450,38 @@ class MarketModel(mesa.Model):
         ev = events if everything else events[check]
         price = self._expected_prices(j, ev)
         delta = ev["side"] * ev["qty"] * inst.lot_size
-        ok = proto.engine.pretrade(self._protocol_inputs(proto.index), ev["owner"], np.full(len(ev), j),
-                                   delta.astype(np.float64), price, proto.cfg.taker_fee)
+        if self.universal is not None:
+            ok = self._pretrade_universal(j, proto, ev, delta.astype(np.float64), price)
+        else:
+            ok = proto.engine.pretrade(self._protocol_inputs(proto.index), ev["owner"],
+                                       np.full(len(ev), j), delta.astype(np.float64), price,
+                                       proto.cfg.taker_fee)
         if ok.all():
             return None
         rejected = np.flatnonzero(~ok) if everything else np.flatnonzero(check)[~ok]
         self.orders_rejected += len(rejected)
         return rejected
+
+    def _pretrade_universal(self, j: int, proto: Protocol, ev: np.ndarray, delta: np.ndarray,
+                            price: np.ndarray) -> np.ndarray:
+        """Pre-trade check with universal margin: owners on several venues by the universal engine.
+
+        Rows of universal owners go to :meth:`sim.universal.UniversalMargin.pretrade`,
+        the others to the protocol's engine as in siloed mode (accounts are
+        independent, so splitting a batch keeps each account's sequence).
+        """
+        owners = np.asarray(ev["owner"], np.int64)
+        member = self.universal.is_member(owners)
+        ok = np.ones(len(ev), np.bool_)
+        rest = ~member
+        if rest.any():
+            ok[rest] = proto.engine.pretrade(self._protocol_inputs(proto.index), owners[rest],
+                                             np.full(int(rest.sum()), j), delta[rest], price[rest],
+                                             proto.cfg.taker_fee)
+        if member.any():
+            ok[member] = self.universal.pretrade(j, owners[member], delta[member], price[member],
+                                                 proto.cfg.taker_fee)
+        return ok
 
     def _apply_with_rejections(self, book: Any, events: np.ndarray,
                                rejected: np.ndarray) -> np.ndarray:
@@ -564,6 +604,8 @@ class MarketModel(mesa.Model):
             rows = self._account_rows(proto)
             inputs = self._protocol_inputs(proto.index)
             out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
+        if self.universal is not None:
+            out = self.universal.apply(out)
         self.margin_state = out
         return out
 

@@ -70,6 +70,7 @@ class Token:
     lot_size: float
 
     def fundamental(self, bad_debt: float) -> float:
+        """Value per token given the issuer's recorded bad debt (receipt or stablecoin rule)."""
         c = self.cfg
         if c.kind == "stablecoin":
             return stablecoin_price(c.par, c.supply, bad_debt, c.backing_ratio, c.run_threshold,

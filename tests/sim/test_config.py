@@ -91,3 +91,55 @@ def test_cli_bad_value_exits_2_with_one_line_and_no_traceback(tmp_path):
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1, proc.stderr
     assert "steps" in err[0] and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------- per-protocol margin overrides
+def test_protocol_margin_is_settable_from_a_none_slot():
+    cfg = load_config(["protocols.0.margin=portfolio"])
+    assert cfg.protocols[0].margin.name == "portfolio"
+    assert cfg.protocols[0].margin.params.mm_factor == 0.8
+    cfg = load_config(["protocols.0.margin.params.tiers=flat", "+protocols.0.margin.params.imr=0.2",
+                       "+protocols.0.margin.params.mmr=0.1"])
+    m = cfg.protocols[0].margin  # a copy of the run's margin, then the keys
+    assert (m.name, m.params.tiers, m.params.imr) == ("cross", "flat", 0.2)
+    assert cfg.margin.params.tiers == "binance"
+    from sim.model import MarketModel
+
+    engine = MarketModel(load_config(["protocols.0.margin=static", "agents=minimal",
+                                      "agents.noise.n=0", "steps=1"])).protocols[0].engine
+    assert engine.name == "static"
+
+
+def test_protocol_margin_switches_regime_on_two_venues_and_reverts():
+    cfg = load_config(["protocols=two_venues", "protocols.1.margin=cross",
+                       "protocols.1.margin.haircuts={USD: 0.0, BTC: 0.2}"])
+    assert cfg.protocols[1].margin.name == "cross"
+    assert dict(cfg.protocols[1].margin.haircuts) == {"USD": 0.0, "BTC": 0.2}
+    assert cfg.protocols[0].margin.name == "cross"
+    assert load_config(["protocols=two_venues", "protocols.1.margin=null"]).protocols[1].margin is None
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("protocols.3.margin=cross", "protocols.3.margin"),
+    ("protocols.0.margin=nope", "nope"),
+    ("protocols.0.margin.nme=cross", "protocols.0.margin.nme"),
+    ("protocols.0.margin.params.tiers=nonsense", "protocols[0].margin"),
+])
+def test_bad_protocol_margin_overrides_are_one_line_errors(override, key):
+    with pytest.raises(ConfigError) as info:
+        load_config([override])
+    assert key in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_sets_a_protocols_margin(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sim", "protocols=two_venues",
+                           "protocols.1.margin=cross", "steps=2", "agents=minimal",
+                           "agents.noise.n=0", "output.figures=false", "progress=false",
+                           f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    import yaml
+
+    written = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert written["protocols"][1]["margin"]["name"] == "cross"
+    assert written["protocols"][1]["margin"]["params"] == {"tiers": "binance"}

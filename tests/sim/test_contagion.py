@@ -127,11 +127,6 @@ def test_contagion_summary_and_matrix():
     assert set(s["protocols"]) == {"alpha", "beta"} and s["shocked"] == "alpha"
 
 
-def test_unimplemented_switches_are_rejected():
-    with pytest.raises(ConfigError, match="contagion.universal_margin"):
-        load_config(["contagion.universal_margin=true"])
-
-
 # ------------------------------------------------------- end-to-end contagion (alpha -> beta)
 E2E_OFF = ["contagion.arbitrage=false", "contagion.fire_sales=false"]
 
@@ -231,3 +226,13 @@ def test_each_engine_sees_only_its_own_books_depth():
         own[[i.index for i in p.instruments]] = True
         depth = model._protocol_inputs(p.index).depth
         assert (depth[own] == model.depth[own]).all() and (depth[~own] == 0).all()
+
+
+def test_universal_and_shared_capital_switches_are_accepted():
+    cfg = load_config([*TWO, "contagion.universal_margin=true",
+                       "contagion.shared_liquidator_capital=true"])
+    model = MarketModel(cfg)
+    assert model.universal is not None
+    assert all(liq.shared_capital for liq in model.liquidators)
+    with pytest.raises(ConfigError, match="contagion.shared_liquidator_capital"):
+        load_config(["contagion.shared_liquidator_capital=maybe"])
