@@ -395,9 +395,8 @@ def _example_figures(cfg: DictConfig | Any, out_dir: Path) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- agent model
 
-AGENT_REGIMES = ("static", "cross", "portfolio")
-"""Margin regimes of beta in the agent-model part. ``adaptive`` is left out: its
-EWMA scan grid fails on a one-step 30 % gap (price moves below -100 %)."""
+AGENT_REGIMES = ("static", "cross", "portfolio", "adaptive")
+"""Margin regimes beta may take in the agent-model part (``conf/margin/*.yaml``)."""
 
 
 def agent_specs(cfg: DictConfig | Any) -> list[Any]:

@@ -71,6 +71,10 @@ class AdaptiveMarginEngine(MarginEngine):
             whole history's).
         haircut_multiple: Haircut as a multiple of the price scan range.
         max_haircut: Cap on volatility-driven haircuts.
+        max_price_scan_range: Cap on the price scan range (fraction of the
+            price, below 0.5): SPAN's extreme scenarios move the price by twice
+            the PSR, and a move of -100 % or more is no price at all. Reached
+            only after gaps of about 30 % in one step (EWMA vol near 270 %).
         min_history: Returns needed before the EWMA replaces the prior.
         mm_factor: MM / IM ratio passed to the portfolio regime.
         liquidity_coeff: Square-root impact coefficient of the liquidity add-on.
@@ -87,7 +91,7 @@ class AdaptiveMarginEngine(MarginEngine):
                  stressed_vols: Mapping[str, float] | None = None,
                  long_run_vols: Mapping[str, float] | None = None,
                  haircut_multiple: float = 1.0, max_haircut: float = 0.5, min_history: int = 10,
-                 mm_factor: float = 0.8, liquidity_coeff: float = 0.5,
+                 max_price_scan_range: float = 0.45, mm_factor: float = 0.8, liquidity_coeff: float = 0.5,
                  liquidity_threshold: float = 0.5) -> None:
         if apc not in APC_TOOLS:
             raise ValueError(f"apc must be one of {', '.join(APC_TOOLS)}, got {apc!r}")
@@ -105,6 +109,10 @@ class AdaptiveMarginEngine(MarginEngine):
                              f"{buffer_window}, {min_history}")
         if haircut_multiple < 0:
             raise ValueError(f"haircut_multiple must be >= 0, got {haircut_multiple!r}")
+        if not 0.0 < max_price_scan_range < 0.5:
+            raise ValueError(f"max_price_scan_range must lie in (0, 0.5), got "
+                             f"{max_price_scan_range!r}")
+        self.max_price_scan_range = float(max_price_scan_range)
         self.asset_names = list(asset_names)
         base = {**DEFAULT_BASE_VOLS, **(base_vols or {})}
         self.base_vols = np.array([0.0] + [base.get(a, 0.8) for a in self.asset_names[1:]])
@@ -210,7 +218,10 @@ class AdaptiveMarginEngine(MarginEngine):
             return self._cache
         key = None if ph is None else np.array(ph, dtype=np.float64, copy=True)
         vol, factor = self.effective_vols(ph)
-        psr_vol = vol * factor
+        # the PSR cap, as a volatility: PSR = sigma_multiple * vol * sqrt(horizon / 365)
+        cap = self.max_price_scan_range / (self.sigma_multiple
+                                           * math.sqrt(self.horizon_days / _DAYS))
+        psr_vol = np.minimum(vol * factor, cap)
         underlyings: list[UnderlyingParams | None] = [None]
         for a in range(1, len(vol)):
             grid = span_from_volatility(float(psr_vol[a]), self.sigma_multiple, self.horizon_days,

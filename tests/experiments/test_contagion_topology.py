@@ -121,7 +121,7 @@ def test_tiny_agent_model_part(tmp_path) -> None:
 
 
 def test_agent_model_rejects_bad_regime(tmp_path) -> None:
-    cfg = load_study_config("contagion_topology", [*AGENT, "agent_model.regimes=[adaptive]",
+    cfg = load_study_config("contagion_topology", [*AGENT, "agent_model.regimes=[sometimes]",
                                                    f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match="agent_model.regimes"):
         ct.agent_specs(cfg)

@@ -77,3 +77,19 @@ def test_apc_tools_damp_the_margin_spike(tool):
     assert peak_to_trough(series[tool]) < peak_to_trough(series["none"])
     assert max_n_step_increase(series[tool], 10) < max_n_step_increase(series["none"], 10)
     assert np.all(series[tool] >= series["none"] * (1 - 1e-9))  # APC never lowers margin
+
+
+def test_price_scan_range_is_capped_after_a_gap():
+    """A one-step 60 % gap would put SPAN's extreme move (2 PSR) below -100 %; the PSR stops
+    at ``max_price_scan_range`` instead, and the requirement is that of the capped grid."""
+    hist = _path([0.5], steps_per_vol=50)
+    hist = np.vstack([hist, hist[-1] * np.array([1.0, 0.4])])  # a 60 % gap in one step
+    e = _engine(apc="none")
+    assert e.sigma_multiple * e.effective_vols(hist)[0][1] * np.sqrt(1 / 365) > 0.5
+    im = e.evaluate(_inputs(hist)).initial[0]
+    assert e.last_state["price_scan_range"][1] == pytest.approx(0.45)
+    # long 1 BTC: the worst scan loss is the full PSR move (the extreme move counts 35 % x 2)
+    assert im == pytest.approx(0.45 * hist[-1, 1], rel=1e-3)
+    for bad in (0.0, 0.5):
+        with pytest.raises(ValueError, match="max_price_scan_range must lie in"):
+            _engine(max_price_scan_range=bad)
