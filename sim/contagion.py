@@ -15,8 +15,12 @@
 * :func:`isolated_crash_overrides` — the reference world of end-to-end
   contagion: a gap crash in an asset only alpha lists gives alpha bad debt,
   which impairs its receipt token and liquidates beta's accounts.
+* :func:`exploit_shock` — a confined default: an account on one protocol
+  borrows a given amount and leaves the world with it, so the protocol is left
+  with the deficit (the shape of an oracle-manipulation exploit or a large
+  borrower's default).
 * :func:`contagion_matrix` — run a shock at each protocol ``i`` and record the
-  loss (bad debt, liquidations) at every ``j``.
+  loss (bad debt, liquidations, traders' equity) at every ``j``.
 
 Contagion channels (``contagion.*`` switches, DESIGN.md "collateral graph"):
 ``fire_sales``/``arbitrage`` gate the arbitrageur's cross-venue trades (the only
@@ -43,6 +47,9 @@ __all__ = ["ContagionTracker", "StreamedLiquidationEngine", "contagion_matrix",
 
 SHOCK_OWNER = 999_999_999
 """Ledger owner id of :func:`sell_shock`'s whale account."""
+
+EXPLOIT_OWNER = 999_999_998
+"""Ledger owner id of :func:`exploit_shock`'s account."""
 
 
 class StreamedLiquidationEngine(LiquidationEngine):
@@ -200,16 +207,71 @@ def isolated_crash_overrides(crash: float = 0.3, start_step: int = 30, horizon: 
             "protocols.0.liquidation.bad_debt=write_off", f"protocols.0.issues.supply={supply}"]
 
 
-def run_with_shock(cfg: Any, protocol: int | None, notional: float, shock_step: int) -> Any:
-    """Build and step a model, applying :func:`sell_shock` before step ``shock_step``."""
+def exploit_shock(model: Any, protocol: int, amount: float) -> int:
+    """An account on ``protocol`` borrows ``amount`` of the quote asset and leaves with it.
+
+    The account holds nothing else, so its equity is ``-amount``: the next
+    margin evaluation finds it below maintenance and the liquidation engine
+    resolves it through that protocol's own waterfall (insurance fund, then
+    ADL, socialisation or a recorded write-off, as configured). The money
+    goes to the ledger's outside world, so value stays conserved. It is the
+    end state of an oracle-manipulation exploit such as Mango Markets'
+    (October 2022: an account borrowed about 114 M USD against manipulated
+    collateral; recalled, not in the reference notes) or of a large borrower's
+    default, and touches only that protocol's rows.
+
+    Returns:
+        The exploit account's ledger row.
+
+    Raises:
+        ValueError: An unknown protocol or a non-positive amount (one line).
+    """
+    from sim.ledger import HolderKind
+
+    if not 0 <= int(protocol) < len(model.protocols):
+        raise ValueError(f"protocol must be in [0, {len(model.protocols) - 1}], got {protocol!r}")
+    if not (np.isfinite(amount) and amount > 0):
+        raise ValueError(f"amount must be a finite number > 0, got {amount!r}")
+    lg = model.ledger
+    row = lg.open_account(HolderKind.TRADER, owner=EXPLOIT_OWNER, protocol=int(protocol))
+    lg.transfer(row, lg.world_row, 0, float(amount), allow_negative=True)
+    model.protocols[int(protocol)].accounts.append(row)
+    return row
+
+
+SHOCKS: dict[str, Callable[[Any, int, float], int]] = {"sell": sell_shock,
+                                                       "exploit": exploit_shock}
+"""Confined shocks by name: ``sell`` (a market sell of a notional on each perp book of
+the protocol) and ``exploit`` (a borrowed amount taken out of the protocol)."""
+
+
+def run_with_shock(cfg: Any, protocol: int | None, size: float, shock_step: int,
+                   kind: str = "sell") -> Any:
+    """Build and step a model, applying shock ``kind`` (:data:`SHOCKS`) before ``shock_step``.
+
+    Raises:
+        ValueError: An unknown shock kind (one line).
+    """
     from sim.model import MarketModel
 
+    if kind not in SHOCKS:
+        raise ValueError(f"shock kind must be one of {', '.join(SHOCKS)}, got {kind!r}")
     model = MarketModel(cfg)
     for t in range(int(model.cfg.steps)):
         if protocol is not None and t == shock_step:
-            sell_shock(model, protocol, notional)
+            SHOCKS[kind](model, protocol, size)
         model.step()
     return model
+
+
+def trader_equity(model: Any) -> np.ndarray:
+    """Engine equity of each protocol's trader accounts (shock accounts excluded), by index."""
+    owners = model.ledger.owner
+    out = np.zeros(len(model.protocols))
+    for p, (rows, res) in model.margin_state.items():
+        keep = (owners[rows] != SHOCK_OWNER) & (owners[rows] != EXPLOIT_OWNER)
+        out[p] = float(res.equity[keep].sum())
+    return out
 
 
 def contagion_matrix(run_fn: Callable[[int | None], Any],
@@ -223,25 +285,27 @@ def contagion_matrix(run_fn: Callable[[int | None], Any],
         protocols: Protocol names (or their number).
 
     Returns:
-        ``{"protocols": names, "bad_debt": M, "liquidations": L, "baseline": {...}}``
-        with ``M[i][j]`` the bad debt at ``j`` in excess of the baseline run when
-        ``i`` is shocked (``L`` likewise for liquidation counts).
+        ``{"protocols": names, "bad_debt": M, "liquidations": L, "equity_loss": E,
+        "baseline": {...}}`` with ``M[i][j]`` the bad debt at ``j`` in excess of
+        the baseline run when ``i`` is shocked, ``L`` likewise for liquidation
+        counts and ``E`` the fall of ``j``'s traders' equity at the end of the
+        run (:func:`trader_equity`; positive = a loss).
     """
     names = [f"p{k}" for k in range(protocols)] if isinstance(protocols, int) else list(protocols)
     n = len(names)
 
-    def losses(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    def losses(model: Any) -> np.ndarray:
         liq = model.liquidation
-        bd = np.array([liq.bad_debt[k] for k in range(n)])
-        nl = np.array([liq.totals[k]["liquidations"] for k in range(n)])
-        return bd, nl
+        return np.array([[liq.bad_debt[k] for k in range(n)],
+                         [liq.totals[k]["liquidations"] for k in range(n)],
+                         trader_equity(model)[:n]])
 
-    base_bd, base_nl = losses(run_fn(None))
-    M = np.zeros((n, n))
-    L = np.zeros((n, n))
+    base = losses(run_fn(None))
+    out = np.zeros((3, n, n))
     for i in range(n):
-        bd, nl = losses(run_fn(i))
-        M[i] = bd - base_bd
-        L[i] = nl - base_nl
-    return {"protocols": names, "bad_debt": M.tolist(), "liquidations": L.tolist(),
-            "baseline": {"bad_debt": base_bd.tolist(), "liquidations": base_nl.tolist()}}
+        out[:, i] = losses(run_fn(i)) - base
+    out[2] *= -1.0  # equity lost, not gained
+    return {"protocols": names, "bad_debt": out[0].tolist(), "liquidations": out[1].tolist(),
+            "equity_loss": out[2].tolist(),
+            "baseline": {"bad_debt": base[0].tolist(), "liquidations": base[1].tolist(),
+                         "trader_equity": base[2].tolist()}}

@@ -11,6 +11,7 @@ from sim.config import ConfigError, load_config
 from sim.contagion import (
     contagion_matrix,
     contagion_summary,
+    exploit_shock,
     isolated_crash_overrides,
     run_with_shock,
 )
@@ -125,6 +126,57 @@ def test_contagion_summary_and_matrix():
     assert np.asarray(out["bad_debt"]).shape == (2, 2)
     s = contagion_summary(run_with_shock(cfg, 0, 3e6, 10), shocked=0)
     assert set(s["protocols"]) == {"alpha", "beta"} and s["shocked"] == "alpha"
+
+
+EXPLOIT_WORLD = ("protocols.0.insurance_fund=100000", "protocols.0.liquidation.bad_debt=write_off",
+                 "protocols.1.insurance_fund=0", "protocols.1.liquidation.bad_debt=write_off",
+                 "protocols.0.issues.supply=800000", "check_invariants=true")
+
+
+def test_exploit_shock_goes_through_the_waterfall_and_conserves_value():
+    """4e5 taken out of alpha: the 1e5 fund pays first, 3e5 is recorded bad debt, aLP is
+    repriced by the receipt formula, and the ledger conserves value every step."""
+    model = MarketModel(_cfg(*EXPLOIT_WORLD))
+    for _ in range(5):
+        model.step()
+    row = exploit_shock(model, 0, 4e5)
+    assert model.ledger.collateral[row, 0] == -4e5 and row in model.protocols[0].accounts
+    model.step()  # check_invariants: conservation and the bad-debt identity
+    liq = model.liquidation
+    assert liq.bad_debt[0] == pytest.approx(3e5) and liq.bad_debt[1] == 0.0
+    kinds = [e["kind"] for e in liq.events if e["account"] == row]
+    assert "bad_debt" in kinds
+    alp = model.asset_names.index("aLP")
+    assert model.fundamental[alp] == pytest.approx(receipt_price(1.0, 8e5, 3e5))  # 0.625
+    for bad, match in (((5, 1e5), "protocol must be"), ((0, 0.0), "amount must be"),
+                       ((0, float("nan")), "amount must be")):
+        with pytest.raises(ValueError, match=match):
+            exploit_shock(model, *bad)
+    with pytest.raises(ValueError, match="shock kind must be one of"):
+        run_with_shock(_cfg(), 0, 1.0, 1, kind="meteor")
+
+
+@pytest.mark.parametrize("impair", [True, False])
+def test_exploit_contagion_matrix_is_one_way_through_the_token(impair):
+    """alpha issues aLP held at beta, beta issues nothing: a shock at alpha costs beta's
+    traders equity only through token impairment; a shock at beta never reaches alpha's
+    bad debt."""
+    cfg = _cfg(*EXPLOIT_WORLD, f"contagion.token_impairment={str(impair).lower()}")
+    out = contagion_matrix(lambda i: run_with_shock(cfg, i, 4e5, 10, kind="exploit"),
+                           ["alpha", "beta"])
+    bd, eq = np.asarray(out["bad_debt"]), np.asarray(out["equity_loss"])
+    np.testing.assert_allclose(bd, [[3e5, 0.0], [0.0, 4e5]])
+    if impair:
+        # beta's traders hold aLP (10,000 USD each at par, no aLP book to trade it) that
+        # falls to 0.625 and counts in equity at beta's 10 % haircut; their liquidations
+        # (if any) change equity by their fees only
+        model = MarketModel(cfg)
+        alp = model.asset_names.index("aLP")
+        held = model.ledger.collateral[model.protocols[1].accounts, alp].sum()
+        assert eq[0, 1] == pytest.approx(held * (1 - 0.625) * 0.9, rel=0.02)
+    else:
+        assert eq[0, 1] == 0.0
+    assert abs(eq[1, 0]) < 1.0 and abs(eq[0, 0]) < 1.0
 
 
 # ------------------------------------------------------- end-to-end contagion (alpha -> beta)

@@ -1,0 +1,137 @@
+"""The agent-model contagion matrix: loss at protocol ``j`` given a shock at ``i``.
+
+Issue #5's "contagion matrix (loss at protocol j given a shock at protocol
+i)": for each channel setting and seed, the world runs once unshocked and once
+per protocol with a confined shock there (:data:`sim.contagion.SHOCKS`,
+default an exploit that leaves the protocol with a deficit); the loss at every
+protocol — recorded bad debt, liquidations, and the fall of its traders'
+equity (:func:`sim.contagion.contagion_matrix`) — is the difference to the
+unshocked run of the same seed (common random numbers, Law & Kelton §11.2),
+summarised by its mean and paired-*t* interval (§10.2.1) across seeds.
+
+Usage::
+
+    python -m experiments.contagion_matrix [key=value ...]
+
+Parameters: ``conf/experiment/contagion_matrix.yaml``. Writes ``matrix.json``
+(every seed's matrices), ``tables/contagion_matrix.{csv,md,tex}`` and one
+heat-map per channel setting and measure in ``figures/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.analysis import paired_ci, write_table
+from experiments.common import load_study_config
+
+__all__ = ["MEASURES", "cell_table", "main", "run_matrices", "run_study"]
+
+MEASURES = {"bad_debt": ("bad debt", "USD"), "liquidations": ("liquidations", "count"),
+            "equity_loss": ("traders' equity loss", "USD")}
+"""Loss measures of :func:`sim.contagion.contagion_matrix`: title and unit."""
+
+
+def run_matrices(cfg: Any) -> dict[str, Any]:
+    """Every channel setting x seed: the protocols and the raw per-run losses.
+
+    Returns:
+        ``{"protocols": names, "runs": {channel: {seed: {"baseline": {...},
+        "shocked": {i: {...}}}}}}`` where each ``{...}`` maps a measure to the
+        per-protocol values of one run (bad debt, liquidations, traders' equity).
+
+    Raises:
+        ValueError: An unknown shock kind, or no seeds (one line).
+    """
+    from sim.config import load_config
+    from sim.contagion import SHOCKS, run_with_shock, trader_equity
+
+    if cfg.shock not in SHOCKS:
+        raise ValueError(f"shock must be one of {', '.join(SHOCKS)}, got {cfg.shock!r}")
+    if not len(cfg.seeds):
+        raise ValueError("seeds must list at least one seed")
+    runs: dict[str, Any] = {}
+    names: list[str] = []
+    for channel, extra in cfg.channels.items():
+        runs[channel] = {}
+        for seed in cfg.seeds:
+            rc = load_config([*cfg.overrides, *extra, f"seed={int(seed)}",
+                              "output.figures=false", "progress=false"])
+            names = [p.name for p in rc.protocols]
+
+            def losses(i: int | None, rc: Any = rc) -> dict[str, list[float]]:
+                m = run_with_shock(rc, i, float(cfg.size), int(cfg.shock_step), kind=cfg.shock)
+                liq = m.liquidation
+                return {"bad_debt": [float(liq.bad_debt[k]) for k in range(len(names))],
+                        "liquidations": [float(liq.totals[k]["liquidations"])
+                                         for k in range(len(names))],
+                        "trader_equity": trader_equity(m).tolist()}
+
+            runs[channel][int(seed)] = {"baseline": losses(None),
+                                        "shocked": {i: losses(i) for i in range(len(names))}}
+    return {"protocols": names, "runs": runs}
+
+
+def cell_table(result: dict[str, Any], confidence: float = 0.95) -> pd.DataFrame:
+    """Long table: channel, measure, shocked, at, mean loss and its paired-*t* interval."""
+    names = result["protocols"]
+    rows = []
+    for channel, seeds in result["runs"].items():
+        for measure in MEASURES:
+            key = "trader_equity" if measure == "equity_loss" else measure
+            sign = -1.0 if measure == "equity_loss" else 1.0
+            for i, shocked in enumerate(names):
+                for j, at in enumerate(names):
+                    x = [sign * seeds[s]["shocked"][i][key][j] for s in seeds]
+                    y = [sign * seeds[s]["baseline"][key][j] for s in seeds]
+                    ci = paired_ci(x, y, confidence)
+                    rows.append({"channels": channel, "measure": measure, "shocked": shocked,
+                                 "at": at, "mean": ci["diff"], "ci_low": ci["ci_low"],
+                                 "ci_high": ci["ci_high"], "n": ci["n"]})
+    return pd.DataFrame(rows)
+
+
+def run_study(cfg: Any) -> Path:
+    """Run the matrices; write ``matrix.json``, the table and the heat-maps; return the dir."""
+    from sim.figures import contagion_matrix_figure
+
+    out = Path(str(cfg.output_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_matrices(cfg)
+    (out / "matrix.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+    conf = float(cfg.confidence)
+    table = cell_table(result, conf)
+    write_table(table, out / "tables", "contagion_matrix", group="channels",
+                caption=(f"Loss at protocol 'at' given a {cfg.shock} shock of {float(cfg.size):,.0f}"
+                         f" USD at 'shocked' (step {int(cfg.shock_step)}), minus the unshocked "
+                         f"run, mean over {len(cfg.seeds)} seeds with {conf:.0%} paired-t "
+                         f"intervals"))
+    names = result["protocols"]
+    for (channel, measure), sub in table.groupby(["channels", "measure"], sort=False):
+        what, unit = MEASURES[measure]
+        m = sub.pivot(index="shocked", columns="at", values="mean").loc[names, names]
+        contagion_matrix_figure(m.to_numpy(), names, out / "figures",
+                                name=f"contagion_matrix_{channel}_{measure}", unit=unit,
+                                what=f"{what} ({channel})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``key=value`` overrides of ``conf/experiment/contagion_matrix.yaml``."""
+    cfg = load_study_config("contagion_matrix", sys.argv[1:] if argv is None else argv)
+    out = run_study(cfg)
+    table = pd.read_csv(out / "tables" / "contagion_matrix.csv")
+    view = table[table["measure"] != "liquidations"].copy()
+    view["mean"] = view["mean"].map(lambda v: f"{v:,.0f}")
+    print(view[["channels", "measure", "shocked", "at", "mean"]].to_string(index=False))
+    print(f"contagion_matrix outputs in {out.resolve()}: matrix.json, tables/, figures/")
+
+
+if __name__ == "__main__":
+    main()
