@@ -282,9 +282,18 @@ class OracleConfig:
 
 @dataclass
 class OutputConfig:
-    """What a run writes besides its Parquet tables and summary."""
+    """What a run writes besides its Parquet tables and summary.
+
+    Attributes:
+        figures: Draw the per-run figures.
+        burn_in_steps: Steps left out of the margin procyclicality measures in
+            ``summary.json`` (peak-to-trough, largest 60-step increase): the
+            start-up transient while agents build their positions from zero
+            (a warm-up period, Law & Kelton §9.5.1). The time series keeps them.
+    """
 
     figures: bool = True
+    burn_in_steps: int = 60
 
 
 @dataclass
@@ -586,6 +595,7 @@ def validate(cfg: Any) -> Any:
     _validate_scenario(cfg.scenario, cfg.market)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
     _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
+    _check_range("output.burn_in_steps", cfg.output.burn_in_steps, 0, 100_000_000)
     return cfg
 
 

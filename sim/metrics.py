@@ -62,9 +62,9 @@ def tail_metrics(insolvent_debt: np.ndarray, liquidation_volume: np.ndarray,
             "runs": int(debt.size), "quantile": q}
 
 
-def _posted(series: pd.Series) -> np.ndarray:
-    """A margin series from the first step with a positive value."""
-    m = series.to_numpy(dtype=np.float64)
+def _posted(series: pd.Series, burn_in: int = 0) -> np.ndarray:
+    """A margin series after ``burn_in`` rows, from the first step with a positive value."""
+    m = series.to_numpy(dtype=np.float64)[max(int(burn_in), 0):]
     first = np.flatnonzero(m > 0)
     return m[first[0]:] if len(first) else m[:0]
 
@@ -122,6 +122,7 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             entry["mean_abs_funding_rate"] = _f(np.abs(ts[f"{n}.funding_rate"]).mean())
         out["instruments"][n] = entry
     lg = model.ledger
+    burn_in = int(getattr(getattr(model.cfg, "output", None), "burn_in_steps", 0))
     for p in model.protocols:
         k = p.name
         out["protocols"][k] = {
@@ -131,11 +132,12 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "max_accounts_below_maintenance": int(ts[f"{k}.below_maintenance"].max()),
             "final_accounts_negative_equity": int(ts[f"{k}.negative_equity"].iloc[-1]),
             "mean_initial_margin": _f(ts[f"{k}.initial_margin"].mean()),
-            # procyclicality of total initial margin (EMIR Art. 28 review measures)
-            # (from the first step with any margin posted)
-            "margin_peak_to_trough": _f(peak_to_trough(_posted(ts[f"{k}.initial_margin"]))),
+            # procyclicality of total initial margin (EMIR Art. 28 review measures),
+            # after the burn-in, from the first step with any margin posted
+            "margin_peak_to_trough": _f(peak_to_trough(_posted(ts[f"{k}.initial_margin"],
+                                                               burn_in))),
             "margin_max_60_step_increase": _f(max_n_step_increase(
-                _posted(ts[f"{k}.initial_margin"]), 60)),
+                _posted(ts[f"{k}.initial_margin"], burn_in), 60)),
             "n_accounts": len(p.accounts),
             # capital efficiency: gross perp notional carried per unit of initial margin
             "capital_efficiency": _f(ts[f"{k}.gross_notional"].mean()
