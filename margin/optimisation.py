@@ -21,6 +21,17 @@ Filling deficits in decreasing order of ``w_k (1 − h_k)`` is then optimal
 check in the tests. A haircut of 1 marks an asset that a protocol does not
 accept. Neighbours: ``margin.tiers`` (requirements R_k), the lead's
 ``margin.cross`` (cross-protocol accounts).
+
+**Spare collateral.** The LP's optimum is often not unique: when an owner
+holds more than its deficits need, many placements credit the same total,
+and they leave different collateral unallocated. A caller that values spare
+collateral at each asset's *best* per-unit value ``max_k v_{a,k}`` (the
+universal margin of :mod:`sim.universal`) needs one well-defined answer:
+:func:`allocate_keeping_best` returns, among the optimal allocations, one
+that minimises the value lost to placement ``Σ_{a,k} x_{a,k} (max_j v_{a,j} −
+v_{a,k})`` (a lexicographic LP, Isermann 1982 / any two-phase goal
+programme). When at most one held asset's haircut differs between
+sub-accounts, it gives that optimum in closed form, without a solver.
 """
 
 from __future__ import annotations
@@ -30,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-__all__ = ["Allocation", "allocate_collateral", "greedy_allocation"]
+__all__ = ["Allocation", "allocate_collateral", "allocate_keeping_best", "greedy_allocation",
+           "varying_assets"]
 
 _TOL = 1e-9
 
@@ -180,11 +192,16 @@ def allocate_collateral(
     prices: object = None,
     haircuts: object = None,
     weights: object = None,
+    keep_best: bool = False,
 ) -> Allocation:
     """Minimise total (weighted) shortfall by allocating free collateral, exactly, by LP.
 
     Solves the linear programme in the module docstring with
-    ``scipy.optimize.linprog(method="highs")``.
+    ``scipy.optimize.linprog(method="highs")``. With ``keep_best`` a second LP
+    picks, among the optimal allocations (weighted credit at least the first
+    optimum less ``1e-10`` relative, HiGHS's feasibility tolerance), one with the least value lost to
+    placement ``Σ x_{a,k} (max_j v_{a,j} − v_{a,k})`` (lexicographic
+    optimisation; module docstring, "Spare collateral").
 
     Args:
         free_collateral: Either one value ``C`` ≥ 0 (collateral measured in
@@ -196,6 +213,8 @@ def allocate_collateral(
         haircuts: In [0, 1]; shape (K,) (per sub-account) or, with per-asset
             collateral, (A, K). 1 means "not accepted there".
         weights: Priority weights ≥ 0 per sub-account, shape (K,) (default 1).
+        keep_best: Resolve ties between optimal allocations as described above
+            (otherwise the solver's vertex, whichever it is).
 
     Returns:
         The optimal :class:`Allocation` (``amounts`` (K,) for value
@@ -272,9 +291,145 @@ def allocate_collateral(
     )
     if res.status != 0:
         raise RuntimeError(f"collateral allocation LP failed: {res.message}")
+    if keep_best and active.any():
+        # phase 2: keep the weighted credit, minimise the value lost to placement
+        a_ub = np.vstack([a_budget, a_deficit])
+        b_ub = np.concatenate([budget, deficit])
+        # the credit floor, in the scaled units of phase 1, eased by the solver's
+        # own feasibility tolerance so that phase 1's optimum stays feasible
+        floor = -float(res.fun)
+        floor -= 1e-10 * max(abs(floor), 1.0)
+        loss = (value.max(axis=1, keepdims=True) - value).ravel()
+        res2 = linprog(
+            c=loss / max(float(loss.max()), 1.0) if loss.any() else loss,
+            A_ub=np.vstack([a_ub, -np.where(active, gain, 0.0)[None, :] / gmax]),
+            b_ub=np.concatenate([b_ub, [-floor]]),
+            bounds=bounds,
+            method="highs",
+            options={"dual_feasibility_tolerance": 1e-10, "primal_feasibility_tolerance": 1e-10},
+        )
+        if res2.status != 0:
+            raise RuntimeError(f"collateral allocation LP (phase 2) failed: {res2.message}")
+        res = res2
     x = np.maximum(res.x.reshape(n_assets, k), 0.0)
     credited = (value * x).sum(axis=0)
     left = np.maximum(budget - x.sum(axis=1), 0.0)
     if scalar:
         return _result(x[0], credited, deficit, w, float(left[0]), "linprog-highs")
     return _result(x, credited, deficit, w, left, "linprog-highs")
+
+
+def varying_assets(budget: np.ndarray, haircuts: np.ndarray) -> np.ndarray:
+    """Held assets (``budget > 0``) whose haircut differs between sub-accounts.
+
+    Args:
+        budget: float64[A] per-asset amounts.
+        haircuts: float64[A, K] haircut of each asset on each sub-account.
+
+    Returns:
+        int64 indices of those assets (placement matters only for them:
+        module docstring, "Spare collateral").
+    """
+    h = np.asarray(haircuts, np.float64)
+    held = np.asarray(budget, np.float64) > 0.0
+    return np.flatnonzero(held & ~(h == h[:, :1]).all(axis=1))
+
+
+def allocate_keeping_best(
+    free_collateral: object,
+    requirement: object,
+    equity: object,
+    *,
+    prices: object,
+    haircuts: object,
+    closed_form: bool | None = None,
+) -> Allocation:
+    """Optimal allocation leaving the most spare value (module docstring, "Spare collateral").
+
+    Unweighted, per-asset collateral. The closed form below when at most one
+    held asset's haircut varies between sub-accounts, else the two-phase LP
+    ``allocate_collateral(..., keep_best=True)``; both give the same credit
+    and the same spare value (tests, to 1e-9 of the scale).
+
+    **Closed form.** Let ``z`` be the held asset whose per-unit value
+    ``v_{z,k} = p_z (1 − h_{z,k})`` depends on the sub-account (if any);
+    every other asset's value ``v_a`` is the same on all sub-accounts
+    ("money"). Then:
+
+    1. ``z`` fills the deficits of the sub-accounts where it is worth most
+       (``v_{z,k} = max_j v_{z,j}``), in index order;
+    2. money fills the remaining deficits in increasing order of ``v_{z,k}``
+       (where ``z`` is worth least first; ties by index), assets in index order;
+    3. what is left of ``z`` fills the remaining deficits in decreasing order
+       of ``v_{z,k}`` (``v > 0``).
+
+    Why it is optimal. Money is interchangeable, so for a fixed money
+    placement the ``z`` part is a fractional knapsack, best served by
+    decreasing value (Dantzig 1957); an exchange argument (swap money and ``z``
+    between two sub-accounts) shows that money belongs where ``z`` is worth
+    least, which steps 1–3 do, so the credit is the LP optimum. Placing ``z``
+    below its best value loses ``max_j v_{z,j} − v_{z,k}`` per unit, and
+    steps 1–3 do it only where money has run out and the credit needs it —
+    the least loss among optimal allocations.
+
+    Args:
+        free_collateral: float64[A] per-asset amounts ``C_a`` ≥ 0.
+        requirement: ``R_k``, shape (K,).
+        equity: ``E_k``, shape (K,).
+        prices: float64[A] > 0.
+        haircuts: float64[A, K] in [0, 1].
+        closed_form: None: choose as above; True: the closed form (method
+            ``"closed-form"``); False: the two-phase LP (``"linprog-highs"``).
+
+    Returns:
+        The :class:`Allocation` (``amounts`` (A, K)).
+
+    Raises:
+        ValueError: ``closed_form=True`` with more than one held asset whose
+            haircuts vary.
+    """
+    budget = np.asarray(free_collateral, np.float64)
+    h = np.asarray(haircuts, np.float64)
+    varying = varying_assets(budget, h)
+    if closed_form is None:
+        closed_form = len(varying) <= 1
+    if not closed_form:
+        return allocate_collateral(budget, requirement, equity, prices=prices,
+                                   haircuts=h, keep_best=True)
+    if len(varying) > 1:
+        raise ValueError(f"closed form needs at most one asset with varying haircuts, got {len(varying)}")
+    deficit, w = _common_inputs(requirement, equity, None)
+    px = np.asarray(prices, np.float64)
+    value = px[:, None] * (1.0 - h)
+    n_assets, k = value.shape
+    x = np.zeros((n_assets, k))
+    left = budget.copy()
+    rem = deficit.copy()
+
+    def fill(a: int, accounts) -> None:
+        for j in accounts:
+            v = value[a, j]
+            if left[a] <= 0.0 or rem[j] <= 0.0 or v <= 0.0:
+                continue
+            units = min(left[a], rem[j] / v)
+            x[a, j] += units
+            left[a] -= units
+            rem[j] = max(rem[j] - units * v, 0.0)
+
+    money = [a for a in range(n_assets) if budget[a] > 0.0 and a not in set(varying.tolist())]
+    if len(varying):
+        z = int(varying[0])
+        vz = value[z]
+        fill(z, np.flatnonzero(vz == vz.max()))
+        cheap_first = np.argsort(vz, kind="stable")
+    else:
+        z, cheap_first = -1, np.arange(k)
+    for j in cheap_first:
+        for a in money:
+            fill(a, (j,))
+    if z >= 0:
+        fill(z, np.argsort(-vz, kind="stable"))
+    credited = (value * x).sum(axis=0)
+    return _result(x, credited, deficit, w, np.maximum(left, 0.0), "closed-form")
+
+

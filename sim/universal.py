@@ -30,11 +30,19 @@ ledger gains rows.
    (wherever they sit), plus any surplus ``Σ_k max(U_k − R_k, 0)`` in quote, are
    placed on the requirement shares ``R_k = IM_u · IM_k / Σ_j IM_j`` (equal
    shares when no sub-account has a requirement) by
-   :func:`margin.optimisation.allocate_collateral` (``scipy.optimize.linprog``,
-   HiGHS), with protocol ``p_k``'s haircut ``h_{a,k}`` on asset ``a``. The
+   :func:`margin.optimisation.allocate_keeping_best`, with protocol ``p_k``'s
+   haircut ``h_{a,k}`` on asset ``a``: the least total shortfall and, among
+   the placements that reach it, the one that leaves the most value spare. The
    owner's equity is ``E_u = Σ_k min(U_k, R_k) + Σ_k credited_k +
    Σ_a left_a p_a (1 − min_k h_{a,k})`` (collateral the requirements did not
-   need counts where its haircut is smallest). When every asset the owner
+   need counts where its haircut is smallest). With one asset whose haircut
+   differs between the owner's protocols (``two_venues``: the receipt token
+   aLP) the placement is in closed form
+   (:func:`margin.optimisation.allocate_keeping_best`: that asset first where
+   it is worth most, cash where it is worth least, then the rest of it);
+   with several, a two-phase LP (``scipy.optimize.linprog``, HiGHS). A
+   one-phase LP is not enough: its optimum is often not unique, and its
+   vertex (the token placed where cash would do) would change ``E_u``. When every asset the owner
    holds has the same haircut on all its protocols, placement cannot change
    values and the LP is skipped: ``E_u = Σ_k min(U_k, R_k) + Σ_a C_a p_a (1 − h_a)``
    (with the surplus in ``C``), shortfall ``max(0, Σ_k d_k − Σ_a C_a p_a (1 − h_a))``
@@ -68,7 +76,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from margin.engine import PERP, MarginInputs, MarginResult
-from margin.optimisation import allocate_collateral
+from margin.optimisation import allocate_keeping_best
 from sim.ledger import HolderKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,8 +114,9 @@ class OwnerMargin:
         equity, initial, maintenance: ``E_u``, ``IM_u``, ``MM_u``.
         weights: float64[K] reporting weights ``w_k`` (sum 1).
         shortfall: Requirement the allocation left uncovered (``Σ_k`` of it).
-        method: ``"linprog-highs"``, ``"uniform"`` (equal haircuts: closed form)
-            or ``"none"`` (no deficit to allocate).
+        method: ``"closed-form"`` (one asset's haircut differs between the
+            protocols), ``"linprog-highs"`` (several), ``"uniform"`` (equal
+            haircuts: closed form) or ``"none"`` (no deficit to allocate).
         synthetic: The netted one-row :class:`MarginInputs` (quote set so that
             the top-level engine's equity is ``E_u``).
     """
@@ -226,7 +235,7 @@ class UniversalMargin:
             e_u = float(kept.sum()) + value
             shortfall, method = max(need - value, 0.0), "uniform"
         elif np.any(r_k - u > 0.0):
-            alloc = allocate_collateral(budget, r_k, u, prices=prices, haircuts=h)
+            alloc = allocate_keeping_best(budget, r_k, u, prices=prices, haircuts=h)
             credited, left = alloc.credited, np.asarray(alloc.unallocated)
             shortfall, method = alloc.total_shortfall_after, alloc.method
         else:

@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.optimisation import allocate_collateral, greedy_allocation
+from margin.optimisation import (
+    allocate_collateral,
+    allocate_keeping_best,
+    greedy_allocation,
+    varying_assets,
+)
 
 
 def _check_feasible(alloc, budget, tol=1e-7):
@@ -152,3 +157,91 @@ def test_bad_inputs_raise_one_line_errors(call, needle):
     with pytest.raises(ValueError, match=needle) as exc:
         call()
     assert "\n" not in str(exc.value)
+
+
+def _spare_value(alloc, prices, haircuts):
+    """Credit plus unallocated collateral at each asset's best haircut (sim.universal's E_u part)."""
+    best = np.asarray(prices) * (1.0 - np.asarray(haircuts).min(axis=1))
+    return float(alloc.credited.sum() + (np.asarray(alloc.unallocated) * best).sum())
+
+
+def _one_varying_case(data, k, n_assets):
+    """Random per-asset case where only asset ``z`` has haircuts that differ by sub-account."""
+    z = data.draw(st.integers(0, n_assets - 1), label="z")
+    prices = np.array(data.draw(st.lists(st.floats(0.01, 1e5), min_size=n_assets, max_size=n_assets)))
+    haircut = st.sampled_from([0.0, 0.05, 0.1, 0.5, 1.0]) | st.floats(0.0, 0.99)
+    h_asset = data.draw(st.lists(haircut, min_size=n_assets, max_size=n_assets))
+    h = np.repeat(np.array(h_asset)[:, None], k, axis=1)
+    h[z] = data.draw(st.lists(haircut, min_size=k, max_size=k), label="h_z")
+    amounts = data.draw(st.lists(st.sampled_from([0.0]) | st.floats(0.0, 1e4),
+                                 min_size=n_assets, max_size=n_assets), label="amounts")
+    req = data.draw(st.lists(st.floats(0.0, 1e6), min_size=k, max_size=k), label="req")
+    eq = data.draw(st.lists(st.floats(-1e5, 1e6), min_size=k, max_size=k), label="eq")
+    return np.array(amounts), np.array(req), np.array(eq), prices, h
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.data())
+def test_closed_form_equals_two_phase_lp_with_one_varying_asset(k, n_assets, data):
+    """Same credit, shortfall and spare value as the lexicographic LP (1e-8 of the scale, times the value spread: HiGHS meets rows to 1e-10 after scaling)."""
+    amounts, req, eq, prices, h = _one_varying_case(data, k, n_assets)
+    cf = allocate_keeping_best(amounts, req, eq, prices=prices, haircuts=h, closed_form=True)
+    lp = allocate_collateral(amounts, req, eq, prices=prices, haircuts=h, keep_best=True)
+    assert cf.method == "closed-form" and lp.method == "linprog-highs"
+    _check_feasible(cf, amounts, tol=1e-12)
+    # the LP meets its credit floor to HiGHS's tolerance; a unit it leaves
+    # spare is worth up to best / worst value more than the credit it gave
+    value = prices[:, None] * (1.0 - h)
+    worst = np.min(value, axis=1, where=value > 0, initial=np.inf)
+    lever = float(np.max(value.max(axis=1) / np.where(np.isfinite(worst), worst, np.inf)))
+    # and its amounts (units) to 1e-10, worth up to the largest price
+    scale = 1e-8 * max(lever, 1.0) * (1.0 + float(np.maximum(req - eq, 0.0).sum())
+                                      + float((amounts * prices).sum()) + float(prices.max()))
+    assert cf.total_shortfall_after == pytest.approx(lp.total_shortfall_after, abs=scale)
+    np.testing.assert_allclose(cf.credited.sum(), lp.credited.sum(), rtol=0, atol=scale)
+    assert _spare_value(cf, prices, h) == pytest.approx(_spare_value(lp, prices, h), abs=scale)
+
+
+def test_plain_lp_may_spend_the_varying_asset_where_money_would_do():
+    """Why ``keep_best``: 100 USD and 100 aLP (haircut 0 on sub-account 0, 50 % on 1); deficit 10 on 1.
+
+    Every optimum credits 10; USD there leaves the aLP worth 100, aLP there
+    (20 units at 0.5) leaves it worth 80. The closed form and the two-phase
+    LP pick USD.
+    """
+    amounts, prices = np.array([100.0, 100.0]), np.array([1.0, 1.0])
+    h = np.array([[0.0, 0.0], [0.0, 0.5]])
+    for alloc in (allocate_keeping_best(amounts, [0, 10], [0, 0], prices=prices, haircuts=h, closed_form=True),
+                  allocate_collateral(amounts, [0, 10], [0, 0], prices=prices, haircuts=h,
+                                      keep_best=True)):
+        assert alloc.total_shortfall_after == pytest.approx(0.0, abs=1e-9)
+        np.testing.assert_allclose(alloc.amounts, [[0.0, 10.0], [0.0, 0.0]], atol=1e-7)
+        assert _spare_value(alloc, prices, h) == pytest.approx(200.0)
+
+
+def test_closed_form_serves_money_where_the_varying_asset_is_worth_least():
+    """50 USD, 100 aLP worth 1.0 / 0.8 / 0.4 on three sub-accounts, deficits 60 / 60 / 60.
+
+    aLP first fills sub-account 0 (60 units); USD goes to sub-account 2 (where
+    aLP is worth least, 50); the last 40 aLP go to sub-account 1 (32 of
+    credit). Credit 142, shortfall 38 (10 on 2, 28 on 1).
+    """
+    amounts, prices = np.array([50.0, 100.0]), np.array([1.0, 1.0])
+    h = np.array([[0.0, 0.0, 0.0], [0.0, 0.2, 0.6]])
+    alloc = allocate_keeping_best(amounts, [60, 60, 60], [0, 0, 0], prices=prices, haircuts=h, closed_form=True)
+    np.testing.assert_allclose(alloc.amounts, [[0, 0, 50], [60, 40, 0]], atol=1e-12)
+    np.testing.assert_allclose(alloc.shortfall_after, [0, 28, 10], atol=1e-12)
+    lp = allocate_collateral(amounts, [60, 60, 60], [0, 0, 0], prices=prices, haircuts=h,
+                             keep_best=True)
+    assert lp.total_shortfall_after == pytest.approx(38.0)
+
+
+def test_allocate_keeping_best_dispatches_on_the_number_of_varying_assets():
+    prices = np.ones(3)
+    h = np.array([[0.0, 0.0], [0.0, 0.5], [0.2, 0.0]])
+    one = allocate_keeping_best([10.0, 5.0, 0.0], [20, 20], [0, 0], prices=prices, haircuts=h)
+    two = allocate_keeping_best([10.0, 5.0, 5.0], [20, 20], [0, 0], prices=prices, haircuts=h)
+    assert one.method == "closed-form" and two.method == "linprog-highs"
+    assert varying_assets(np.array([10.0, 5.0, 0.0]), h).tolist() == [1]
+    with pytest.raises(ValueError, match="at most one asset"):
+        allocate_keeping_best([10.0, 5.0, 5.0], [20, 20], [0, 0], prices=prices, haircuts=h, closed_form=True)

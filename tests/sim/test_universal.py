@@ -83,6 +83,17 @@ def test_universal_engine_nets_an_offsetting_cross_venue_pair():
     assert im == pytest.approx(6_000.0 * w) and eq == pytest.approx(20_000.0 * w)
 
 
+def btc_on_alpha_short_on_beta(beta_haircut, btc, usd):
+    """Owner figures: ``btc`` BTC on alpha (haircut 0), ``usd`` on beta (haircut ``beta_haircut``), short 1 BTC there."""
+    model = world(True, "protocols.0.margin.haircuts.BTC=0.0",
+                  f"protocols.1.margin.haircuts.BTC={beta_haircut}")
+    a = model.open_trader(0, OWNER, 0.0, 0.0)
+    b = model.open_trader(1, OWNER, usd, 0.0)
+    model.ledger.deposit(a, 1, btc)
+    trade(model, model.rich[1], b, 1.0, 60_000.0, j=B_BTC)
+    return model.universal.owner(np.array([a, b]))
+
+
 def test_owner_figures_use_each_protocols_haircuts_through_the_allocation():
     """Collateral placed on a protocol's requirement counts at that protocol's haircut.
 
@@ -92,15 +103,29 @@ def test_owner_figures_use_each_protocols_haircuts_through_the_allocation():
     BTC is allocated to beta and counts 6,000 x (1 - 0.5) = 3,000 there:
     E_u = 3,000, shortfall 3,000 (siloed, alpha would show 6,000 of equity).
     """
-    model = world(True, "protocols.0.margin.haircuts.BTC=0.0", "protocols.1.margin.haircuts.BTC=0.5")
-    a = model.open_trader(0, OWNER, 0.0, 0.0)
-    b = model.open_trader(1, OWNER, 0.0, 0.0)
-    model.ledger.deposit(a, 1, 0.1)
-    trade(model, model.rich[1], b, 1.0, 60_000.0, j=B_BTC)
-    om = model.universal.owner(np.array([a, b]))
+    om = btc_on_alpha_short_on_beta(0.5, 0.1, 0.0)
     assert om.initial == pytest.approx(6_000.0) and om.maintenance == pytest.approx(3_000.0)
     assert om.equity == pytest.approx(3_000.0)
-    assert om.shortfall == pytest.approx(3_000.0) and om.method == "linprog-highs"
+    assert om.shortfall == pytest.approx(3_000.0) and om.method == "closed-form"
+
+
+def test_spare_collateral_counts_at_its_best_haircut_when_cash_covers_the_requirement():
+    """Cash goes to beta's share first, so BTC the requirement does not need counts at alpha's haircut.
+
+    Owner: alpha sub-account holds 0.2 BTC (12,000 USD; haircut 0 on alpha,
+    10 % on beta); beta sub-account holds 5,000 USD and is short 1 BTC at
+    60,000. Beta's share of the netted IM is 6,000: 5,000 USD and
+    1,000 / 54,000 BTC cover it, the allocation that leaves the most value
+    spare (margin.optimisation, "Spare collateral"), so E_u = 6,000 +
+    (0.2 − 1/54) x 60,000 = 16,888.89. Covering it with BTC only (an equally
+    optimal LP vertex, the one HiGHS returns without ``keep_best``) would give
+    6,000 + 5,000 + (0.2 − 1/9) x 60,000 = 16,333.33.
+    """
+    om = btc_on_alpha_short_on_beta(0.1, 0.2, 5_000.0)
+    assert om.initial == pytest.approx(6_000.0)
+    assert om.equity == pytest.approx(6_000.0 + (0.2 - 1 / 54) * 60_000.0)
+    assert om.shortfall == pytest.approx(0.0, abs=1e-9)
+    assert om.method == "closed-form"
 
 
 @pytest.mark.parametrize("universal", [False, True])
