@@ -42,12 +42,28 @@ means with *t*-intervals (as for the networks). With the token channel off
 beta is untouched by construction (``tests/sim/test_contagion.py``), so every
 beta loss here is contagion.
 
+**Agents on random topologies** (``agent_topology``, :func:`run_agent_topology`):
+the agent model on small networks from the same generators
+(:mod:`sim.topology_world`: protocol ``i`` holds protocol ``j``'s receipt token
+where ``A[i, j] > 0``, plus token-backed loans; every protocol on the regime,
+write-off bad debt, a small insurance fund). An exploit at a random protocol
+marks its token down by ``shock_fraction``; each regime runs unshocked and
+shocked on the replicate's network and seed. Per run: protocols hit (more
+liquidations or bad debt than unshocked), hit with bad debt, furthest hop,
+total bad debt, traders' equity loss, time to contagion, and the network
+models' Gai–Kapadia defaults and DebtRank for the same shock. Per topology x
+density x regime: P(any / multi-protocol / second-hop contagion) with Wilson
+intervals, means with *t*-intervals. In-process, not resumable.
+
 Usage::
 
     python -m experiments.contagion_topology
     python -m experiments.contagion_topology replicates=1000 n=50 capital_ratio=0.1
 
-Outputs in ``output_dir``: ``agent_runs/`` (one simulation per directory),
+Outputs in ``output_dir``: ``agent_topology_runs.csv``,
+``tables/contagion_agent_topology.{csv,md,tex}`` and
+``figures/contagion_agent_topology.{png,pdf}`` (agents on random topologies),
+``agent_runs/`` (one simulation per directory),
 ``agent_runs.csv`` and ``tables/contagion_agent_model.{csv,md,tex}`` (agent
 model), ``trials.csv`` (one row per network),
 ``tables/contagion_topology.{csv,md,tex}``,
