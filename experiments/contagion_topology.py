@@ -42,12 +42,28 @@ means with *t*-intervals (as for the networks). With the token channel off
 beta is untouched by construction (``tests/sim/test_contagion.py``), so every
 beta loss here is contagion.
 
+**Agents on random topologies** (``agent_topology``, :func:`run_agent_topology`):
+the agent model on small networks from the same generators
+(:mod:`sim.topology_world`: protocol ``i`` holds protocol ``j``'s receipt token
+where ``A[i, j] > 0``, plus token-backed loans; every protocol on the regime,
+write-off bad debt, a small insurance fund). An exploit at a random protocol
+marks its token down by ``shock_fraction``; each regime runs unshocked and
+shocked on the replicate's network and seed. Per run: protocols hit (more
+liquidations or bad debt than unshocked), hit with bad debt, furthest hop,
+total bad debt, traders' equity loss, time to contagion, and the network
+models' Gai–Kapadia defaults and DebtRank for the same shock. Per topology x
+density x regime: P(any / multi-protocol / second-hop contagion) with Wilson
+intervals, means with *t*-intervals. In-process, not resumable.
+
 Usage::
 
     python -m experiments.contagion_topology
     python -m experiments.contagion_topology replicates=1000 n=50 capital_ratio=0.1
 
-Outputs in ``output_dir``: ``agent_runs/`` (one simulation per directory),
+Outputs in ``output_dir``: ``agent_topology_runs.csv``,
+``tables/contagion_agent_topology.{csv,md,tex}`` and
+``figures/contagion_agent_topology.{png,pdf}`` (agents on random topologies),
+``agent_runs/`` (one simulation per directory),
 ``agent_runs.csv`` and ``tables/contagion_agent_model.{csv,md,tex}`` (agent
 model), ``trials.csv`` (one row per network),
 ``tables/contagion_topology.{csv,md,tex}``,
@@ -88,8 +104,9 @@ from sim.network import (
 
 __all__ = ["AGENT_REGIMES", "CONCENTRATION", "TOPOLOGIES", "agent_outcomes", "agent_specs",
            "agent_table", "capital_buffers", "cell_table", "contagion_probability",
-           "draw_network", "main", "probability_figure", "run_agent_model", "run_study",
-           "run_trials", "shock_outcome", "t_interval", "wilson_interval"]
+           "density_figure", "draw_network", "main", "probability_figure", "run_agent_model",
+           "run_agent_topology", "run_study", "run_trials", "shock_outcome", "summarise_cell",
+           "t_interval", "topology_trial", "wilson_interval"]
 
 TOPOLOGIES = ("erdos_renyi", "scale_free", "core_periphery")
 """Topologies of :func:`draw_network`."""
@@ -303,20 +320,32 @@ def run_trials(cfg: DictConfig | Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def summarise_cell(g: pd.DataFrame, flags: list[str], values: list[str],
+                   confidence: float = 0.95) -> dict[str, Any]:
+    """One cell's summary: per boolean column ``f`` its count ``f`` and ``p_f`` with a
+    Wilson interval (``p_f_low``, ``p_f_high``); per value column ``v`` its mean with a
+    Student-*t* interval (``v_mean``, ``v_low``, ``v_high``); and ``replicates``."""
+    tot = len(g)
+    row: dict[str, Any] = {"replicates": tot}
+    for f in flags:
+        succ = int(g[f].astype(bool).sum())
+        lo, hi = wilson_interval(succ, tot, confidence)
+        row.update({f: succ, f"p_{f}": succ / tot if tot else math.nan,
+                    f"p_{f}_low": lo, f"p_{f}_high": hi})
+    for v in values:
+        ci = t_interval(g[v], confidence)
+        row.update({f"{v}_mean": ci["mean"], f"{v}_low": ci["ci_low"], f"{v}_high": ci["ci_high"]})
+    return row
+
+
 def cell_table(trials: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per cell: P(multi-protocol contagion) with a Wilson interval; means with t-intervals."""
     keys = ["topology", "concentration_param", "concentration", "density"]
     rows = []
     for key, g in trials.groupby(keys, sort=False, dropna=False):
-        succ, tot = int(g["multi"].sum()), len(g)
-        lo, hi = wilson_interval(succ, tot, confidence)
         row = dict(zip(keys, key, strict=True))
-        row.update({"replicates": tot, "multi": succ, "p_multi": succ / tot,
-                    "p_multi_low": lo, "p_multi_high": hi})
-        for col in ("gk_defaults", "debtrank", "en_loss_share", "en_defaults"):
-            ci = t_interval(g[col], confidence)
-            row.update({f"{col}_mean": ci["mean"], f"{col}_low": ci["ci_low"],
-                        f"{col}_high": ci["ci_high"]})
+        row.update(summarise_cell(g, ["multi"], ["gk_defaults", "debtrank", "en_loss_share",
+                                                 "en_defaults"], confidence))
         for col in ("density_realised", "herfindahl", "core_share"):
             row[col] = float(g[col].mean()) if g[col].notna().any() else math.nan
         rows.append(row)
@@ -327,33 +356,44 @@ def _series_label(topo: str, param: str, conc: float) -> str:
     return LABELS.get(topo, topo) if not param or not np.isfinite(conc) else f"{param} = {conc:g}"
 
 
-def probability_figure(table: pd.DataFrame, out_dir: str | Path, confidence: float = 0.95,
-                       multi_threshold: int = 2) -> dict[str, Path]:
-    """P(multi-protocol contagion) and mean DebtRank vs density per topology, with CI bands."""
+def density_figure(table: pd.DataFrame, out_dir: str | Path, name: str,
+                   series: list[str], panels: list[tuple[str, str]],
+                   label: Any = None) -> dict[str, Path]:
+    """Panels of a cell table against density: one column per topology, one row per panel.
+
+    Args:
+        table: Cell table with ``topology``, ``density`` and, per panel stem
+            ``m``, columns ``m``/``m_low``/``m_high`` (or ``m_mean``/``m_low``/
+            ``m_high``); drawn as a line with its confidence band.
+        out_dir, name: Where :func:`sim.figures.save` writes PNG and PDF.
+        series: Columns whose values make one line each within a topology.
+        panels: ``(stem, y label)`` per row.
+        label: ``label(topology, key)`` of a series (default: the key joined).
+    """
     import matplotlib.pyplot as plt
 
     from sim.figures import OKABE_ITO, save
 
     topos = list(dict.fromkeys(table["topology"]))
-    fig, axes = plt.subplots(2, len(topos), figsize=(4.6 * len(topos), 7.0), squeeze=False,
-                             sharey="row")
+    fig, axes = plt.subplots(len(panels), len(topos), figsize=(4.6 * len(topos),
+                                                               3.5 * len(panels)),
+                             squeeze=False, sharey="row")
     for c, topo in enumerate(topos):
         sub = table[table["topology"] == topo]
-        groups = list(sub.groupby(["concentration_param", "concentration"], sort=False,
-                                  dropna=False))
-        for s, ((param, conc), g) in enumerate(groups):
+        groups = list(sub.groupby(series, sort=False, dropna=False))
+        for k, (key, g) in enumerate(groups):
             g = g.sort_values("density")
-            colour = OKABE_ITO[(s * 2 + 5) % 8] if len(groups) > 1 else OKABE_ITO[5]
-            label = _series_label(topo, param, conc)
-            for r, (mean, lo, hi) in enumerate((("p_multi", "p_multi_low", "p_multi_high"),
-                                                ("debtrank_mean", "debtrank_low",
-                                                 "debtrank_high"))):
+            colour = OKABE_ITO[(k * 2 + 5) % 8] if len(groups) > 1 else OKABE_ITO[5]
+            text = label(topo, key) if label else ", ".join(map(str, np.atleast_1d(key)))
+            for r, (stem, _ylabel) in enumerate(panels):
+                mean = stem if stem in g else f"{stem}_mean"
                 ax = axes[r, c]
                 ax.plot(g["density"], g[mean], marker="o", ms=3, lw=1.2, color=colour,
-                        label=label)
-                ax.fill_between(g["density"], g[lo], g[hi], color=colour, alpha=0.2, lw=0)
+                        label=text)
+                ax.fill_between(g["density"], g[f"{stem}_low"], g[f"{stem}_high"],
+                                color=colour, alpha=0.2, lw=0)
         dens = sorted(set(sub["density"]))
-        for r in range(2):
+        for r in range(len(panels)):
             axes[r, c].set_xscale("log")
             axes[r, c].xaxis.set_minor_locator(plt.NullLocator())
             axes[r, c].set_xticks(dens, [f"{d:g}" for d in dens])
@@ -361,11 +401,21 @@ def probability_figure(table: pd.DataFrame, out_dir: str | Path, confidence: flo
             axes[r, c].legend(fontsize=7, loc="best")
             axes[r, c].grid(alpha=0.3)
         axes[0, c].set_title(LABELS.get(topo, topo))
+    for r, (_stem, ylabel) in enumerate(panels):
+        axes[r, 0].set_ylabel(ylabel)
+    return save(fig, Path(out_dir), name)
+
+
+def probability_figure(table: pd.DataFrame, out_dir: str | Path, confidence: float = 0.95,
+                       multi_threshold: int = 2) -> dict[str, Path]:
+    """P(multi-protocol contagion) and mean DebtRank vs density per topology, with CI bands."""
     conf = f"{confidence:.0%}"
-    axes[0, 0].set_ylabel(f"P(≥ {multi_threshold} defaults beyond the shocked node)\n"
-                          f"(Gai–Kapadia; {conf} Wilson band)")
-    axes[1, 0].set_ylabel(f"mean DebtRank (share of value lost)\n({conf} t band)")
-    return save(fig, Path(out_dir), "contagion_probability")
+    panels = [("p_multi", f"P(≥ {multi_threshold} defaults beyond the shocked node)\n"
+                          f"(Gai–Kapadia; {conf} Wilson band)"),
+              ("debtrank", f"mean DebtRank (share of value lost)\n({conf} t band)")]
+    return density_figure(table, out_dir, "contagion_probability",
+                          ["concentration_param", "concentration"], panels,
+                          label=lambda topo, key: _series_label(topo, *key))
 
 
 def _example_figures(cfg: DictConfig | Any, out_dir: Path) -> dict[str, Path]:
@@ -463,20 +513,11 @@ def agent_outcomes(agg: pd.DataFrame, source: str = "alpha", target: str = "beta
 
 def agent_table(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per (crash, regime): P(contagion) with a Wilson interval, means with t-intervals."""
-    rows = []
     value_cols = [c for c in runs.columns if c not in
                   ("run", "regime", "crash", "replicate", "seed", "contagion")]
-    for (crash, regime), g in runs.groupby(["crash", "regime"], sort=False):
-        succ, tot = int(g["contagion"].sum()), len(g)
-        lo, hi = wilson_interval(succ, tot, confidence)
-        row = {"crash": crash, "regime": regime, "replicates": tot, "contagion": succ,
-               "p_contagion": succ / tot, "p_contagion_low": lo, "p_contagion_high": hi}
-        for c in value_cols:
-            ci = t_interval(g[c], confidence)
-            row.update({f"{c}_mean": ci["mean"], f"{c}_low": ci["ci_low"],
-                        f"{c}_high": ci["ci_high"]})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"crash": crash, "regime": regime,
+                          **summarise_cell(g, ["contagion"], value_cols, confidence)}
+                         for (crash, regime), g in runs.groupby(["crash", "regime"], sort=False)])
 
 
 def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
@@ -501,12 +542,135 @@ def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
     return table
 
 
+# --------------------------------------------------------------------------- agents on networks
+
+def _topology_block(cfg: DictConfig | Any) -> Any:
+    """The ``agent_topology`` block, checked (one-line ValueError naming the bad key)."""
+    from sim.topology_world import REGIMES
+
+    b = cfg.agent_topology
+    bad = [r for r in b.regimes if r not in REGIMES]
+    if bad:
+        raise ValueError(f"agent_topology.regimes: unknown {bad}; valid: {', '.join(REGIMES)}")
+    for key, lo in (("n", 2), ("replicates", 1), ("multi_threshold", 1), ("steps", 2)):
+        v = b[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"agent_topology.{key} must be an integer >= {lo}, got {v!r}")
+    if not all(0.0 <= float(d) <= 1.0 for d in b.densities) or not len(b.densities):
+        raise ValueError(f"agent_topology.densities must be values in [0, 1], got "
+                         f"{list(b.densities)!r}")
+    return b
+
+
+def topology_trial(A: Any, shocked: int, regime: str, seed: int, block: Any,
+                   multi_threshold: int = 2) -> dict[str, Any]:
+    """One agent-model run on exposure network ``A`` with an exploit at ``shocked``.
+
+    Builds :func:`sim.topology_world.topology_world` with ``block.world``
+    parameters and the regime on every protocol, runs it unshocked and shocked
+    with the same seed (common random numbers), and returns
+    :func:`sim.topology_world.topology_outcome` plus ``multi`` (reach >=
+    ``multi_threshold``: the multi-protocol contagion event, as
+    ``multi_threshold`` Gai–Kapadia defaults in the network part),
+    ``any_contagion`` (reach >= 1), ``second_hop`` (a protocol two or more
+    holder links away hit) and ``total_bad_debt``.
+    """
+    from sim.topology_world import run_topology, topology_outcome, topology_world
+
+    w = dict(block.world)
+    w["leverage"] = tuple(float(x) for x in w.get("leverage", (3.0, 10.0)))
+    world = topology_world(A, regime=str(regime), seed=int(seed), steps=int(block.steps),
+                           token_impairment=bool(block.token_impairment),
+                           overrides=list(block.get("overrides") or []), **w)
+    frac, step = float(block.shock_fraction), int(block.shock_step)
+    base = run_topology(world, None, frac, step)
+    hit = run_topology(world, int(shocked), frac, step)
+    out = topology_outcome(hit, base, int(shocked), world.exposures)
+    out.update({"multi": out["reach"] >= int(multi_threshold),
+                "any_contagion": out["reach"] >= 1, "second_hop": out["max_hops"] >= 2,
+                "total_bad_debt": out["shocked_bad_debt"] + out["bad_debt_beyond"]})
+    return out
+
+
+TOPOLOGY_FLAGS = ["any_contagion", "multi", "second_hop"]
+TOPOLOGY_VALUES = ["reach", "reach_bad_debt", "max_hops", "total_bad_debt", "bad_debt_beyond",
+                   "liquidations_beyond", "equity_loss", "time_to_contagion", "exposed",
+                   "gk_defaults", "debtrank"]
+
+
+def run_agent_topology(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
+    """Agent model on random topologies: topology x density x regime x replicate (in-process).
+
+    Replicate ``k`` draws one network per (topology, concentration, density)
+    from seed ``k`` (:func:`draw_network`, the network part's generators) and
+    the shocked protocol uniformly from the same generator; every regime runs
+    on that network with run seed ``k`` (common random numbers across regimes,
+    Law & Kelton §11.2). The same shock is also scored by the network models
+    (Gai–Kapadia defaults and DebtRank with ``capital_ratio``) for comparison.
+    Writes ``agent_topology_runs.csv``, ``tables/contagion_agent_topology.*``
+    and ``figures/contagion_agent_topology.*``; returns the table.
+
+    Runs are kept in-process (two short runs per row, no run directories), so
+    there is nothing to resume: the default sweep takes well under a minute.
+    """
+    b = _topology_block(cfg)
+    seeds = replicate_seeds(int(b.base_seed), int(b.replicates))
+    cells = [(t, p, c, float(d)) for t, p, c in _cells(b) for d in b.densities]
+    n, thr = int(b.n), int(b.multi_threshold)
+    ratios = tuple(float(r) for r in cfg.core_periphery_ratios)
+    rows = []
+    bar = tqdm(total=len(cells) * len(seeds) * len(b.regimes), desc="agent topologies",
+               unit="run", disable=not bool(cfg.get("progress", False)))
+    for topo, param, conc, dens in cells:
+        for k, seed in enumerate(seeds):
+            rng = np.random.default_rng(seed)
+            G = draw_network(topo, n, dens, rng, conc, str(b.weight_dist), ratios)
+            _, A = exposure_matrix(G)
+            shocked = int(rng.integers(n))
+            net = shock_outcome(A, capital_buffers(A, float(cfg.capital_ratio)), shocked, thr)
+            for regime in b.regimes:
+                res = topology_trial(A, shocked, str(regime), int(seed) % (2**31), b, thr)
+                rows.append({"topology": topo, "concentration_param": param,
+                             "concentration": math.nan if conc is None else conc,
+                             "density": dens, "regime": str(regime), "replicate": k,
+                             "seed": seed, "shocked": shocked,
+                             "density_realised": exposure_density(A),
+                             "gk_defaults": net["gk_defaults"], "debtrank": net["debtrank"],
+                             **res})
+                bar.update(1)
+    bar.close()
+    runs = pd.DataFrame(rows)
+    runs.to_csv(out / "agent_topology_runs.csv", index=False)
+    conf = float(cfg.confidence)
+    keys = ["topology", "concentration_param", "concentration", "density", "regime"]
+    table = pd.DataFrame([{**dict(zip(keys, key, strict=True)),
+                           **summarise_cell(g, TOPOLOGY_FLAGS, TOPOLOGY_VALUES, conf)}
+                          for key, g in runs.groupby(keys, sort=False, dropna=False)])
+    write_table(table, out / "tables", "contagion_agent_topology", group="topology",
+                caption=(f"Agent model on random {n}-protocol exposure networks: an exploit "
+                         f"marks the shocked protocol's receipt token down by "
+                         f"{float(b.shock_fraction):.0%}; multi-protocol contagion = "
+                         f"liquidations or bad debt at >= {thr} other protocols; "
+                         f"{int(b.replicates)} networks per cell, {conf:.0%} intervals"))
+    pc = f"{conf:.0%}"
+    density_figure(table, out / "figures", "contagion_agent_topology",
+                   ["regime", "concentration_param", "concentration"],
+                   [("p_multi", f"P(≥ {thr} other protocols hit)\n({pc} Wilson band)"),
+                    ("p_second_hop", f"P(a protocol ≥ 2 links away hit)\n({pc} Wilson band)"),
+                    ("reach", f"mean protocols hit beyond the shocked one\n({pc} t band)")],
+                   label=lambda topo, key: (key[0] if not key[1] or not np.isfinite(key[2])
+                                            else f"{key[0]}, {key[1]} = {key[2]:g}"))
+    return table
+
+
 def run_study(cfg: DictConfig | Any) -> Path:
     """Draw the networks (and run the agent model); write tables and figures; return the dir."""
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("agent_model") is not None and bool(cfg.agent_model.enabled):
         run_agent_model(cfg, out)
+    if cfg.get("agent_topology") is not None and bool(cfg.agent_topology.enabled):
+        run_agent_topology(cfg, out)
     trials = run_trials(cfg)
     trials.to_csv(out / "trials.csv", index=False)
     conf = float(cfg.confidence)
@@ -535,8 +699,14 @@ def main(argv: list[str] | None = None) -> None:
         print(t[["crash", "regime", "p_contagion", "p_contagion_low", "p_contagion_high",
                  "beta_liquidations_mean", "time_to_contagion_mean"]].to_string(
                      index=False, float_format=lambda v: f"{v:.3f}"))
+    topo = out / "tables" / "contagion_agent_topology.csv"
+    if topo.exists():
+        t = pd.read_csv(topo)
+        print(t[["topology", "density", "regime", "p_any_contagion", "p_multi", "p_multi_low",
+                 "p_multi_high", "p_second_hop", "reach_mean", "total_bad_debt_mean",
+                 "equity_loss_mean"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"contagion_topology outputs in {out.resolve()}:")
-    for sub in ("trials.csv", "agent_runs.csv", "tables", "figures"):
+    for sub in ("trials.csv", "agent_runs.csv", "agent_topology_runs.csv", "tables", "figures"):
         print(f"  {out / sub}")
 
 

@@ -264,12 +264,17 @@ def run_with_shock(cfg: Any, protocol: int | None, size: float, shock_step: int,
     return model
 
 
-def trader_equity(model: Any) -> np.ndarray:
-    """Engine equity of each protocol's trader accounts (shock accounts excluded), by index."""
+def trader_equity(model: Any, exclude: Sequence[int] = ()) -> np.ndarray:
+    """Engine equity of each protocol's trader accounts, by index.
+
+    Shock accounts are always excluded, and so are accounts of the owner ids
+    in ``exclude`` (e.g. :data:`sim.topology_world.BORROWER_OWNER`).
+    """
     owners = model.ledger.owner
     out = np.zeros(len(model.protocols))
+    skip = np.array([SHOCK_OWNER, EXPLOIT_OWNER, *exclude], dtype=np.int64)
     for p, (rows, res) in model.margin_state.items():
-        keep = (owners[rows] != SHOCK_OWNER) & (owners[rows] != EXPLOIT_OWNER)
+        keep = ~np.isin(owners[rows], skip)
         out[p] = float(res.equity[keep].sum())
     return out
 

@@ -68,7 +68,7 @@ def test_tiny_study_writes_table_and_figure(tmp_path) -> None:
         "n=8", "densities=[0.1,0.3]", "replicates=6", "progress=false",
         "topologies={erdos_renyi: {}, scale_free: {gamma: [2.5]}, "
         "core_periphery: {core_fraction: [0.25]}}", f"output_dir={tmp_path}",
-        "agent_model.enabled=false"])
+        "agent_model.enabled=false", "agent_topology.enabled=false"])
     out = ct.run_study(cfg)
     for ext in ("csv", "md", "tex"):
         assert (out / "tables" / f"contagion_topology.{ext}").stat().st_size > 0
@@ -89,7 +89,7 @@ def test_tiny_study_writes_table_and_figure(tmp_path) -> None:
 AGENT = ["n=6", "densities=[0.2]", "replicates=2", "progress=false",
          "topologies={erdos_renyi: {}}", "agent_model.regimes=[portfolio,static]",
          "agent_model.crashes=[0.3]", "agent_model.replicates=2", "agent_model.horizon=6",
-         "agent_model.noise=10"]
+         "agent_model.noise=10", "agent_topology.enabled=false"]
 
 
 def test_tiny_agent_model_part(tmp_path) -> None:
@@ -125,3 +125,54 @@ def test_agent_model_rejects_bad_regime(tmp_path) -> None:
                                                    f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match="agent_model.regimes"):
         ct.agent_specs(cfg)
+
+
+TOPO = ["n=6", "densities=[0.2]", "replicates=2", "progress=false",
+        "topologies={erdos_renyi: {}}", "agent_model.enabled=false",
+        "agent_topology.n=4", "agent_topology.densities=[0.3,0.6]", "agent_topology.replicates=3",
+        "agent_topology.topologies={erdos_renyi: {}, core_periphery: {core_fraction: [0.5]}}",
+        "agent_topology.regimes=[cross,portfolio]", "agent_topology.steps=12",
+        "agent_topology.shock_step=4", "agent_topology.world.noise=2",
+        "agent_topology.world.leveraged=3"]
+
+
+def test_tiny_agent_topology_part(tmp_path) -> None:
+    cfg = load_study_config("contagion_topology", [*TOPO, f"output_dir={tmp_path}"])
+    out = ct.run_study(cfg)
+    runs = pd.read_csv(out / "agent_topology_runs.csv")
+    assert len(runs) == 2 * 2 * 2 * 3
+    # common random numbers: one seed, network and shocked protocol per replicate and cell
+    cell = ["topology", "density", "replicate"]
+    assert runs.groupby(cell)[["seed", "shocked", "exposed"]].nunique().eq(1).all().all()
+    assert runs.groupby("replicate")["seed"].nunique().eq(1).all()
+    # a protocol nobody is exposed to cannot pass the shock on; reach is bounded by reachability
+    assert (runs.loc[runs["exposed"] == 0, "reach"] == 0).all()
+    assert (runs["reach"] <= runs["reachable"]).all()
+    assert (runs["multi"] == (runs["reach"] >= 2)).all()
+    assert (runs["shocked_bad_debt"] > 0).all()
+    table = pd.read_csv(out / "tables" / "contagion_agent_topology.csv")
+    assert len(table) == 2 * 2 * 2 and (table["replicates"] == 3).all()
+    for f in ("multi", "any_contagion", "second_hop"):
+        assert ((table[f"p_{f}_low"] <= table[f"p_{f}"])
+                & (table[f"p_{f}"] <= table[f"p_{f}_high"])).all()
+    row = table.iloc[0]
+    g = runs[(runs["topology"] == row["topology"]) & (runs["density"] == row["density"])
+              & (runs["regime"] == row["regime"])]
+    assert row["p_multi_low"] == pytest.approx(ct.wilson_interval(int(g["multi"].sum()), 3)[0])
+    assert row["reach_mean"] == pytest.approx(g["reach"].mean())
+    for ext in ("png", "pdf"):
+        assert (out / "figures" / f"contagion_agent_topology.{ext}").stat().st_size > 0
+    # the channel shut: nothing beyond the shocked protocol
+    off = load_study_config("contagion_topology", [*TOPO, "agent_topology.token_impairment=false",
+                                                   "agent_topology.regimes=[cross]",
+                                                   f"output_dir={tmp_path / 'off'}"])
+    (tmp_path / "off").mkdir()
+    t_off = ct.run_agent_topology(off, tmp_path / "off")
+    assert (t_off["reach_mean"] == 0).all() and (t_off["p_any_contagion"] == 0).all()
+
+
+def test_agent_topology_rejects_bad_regime(tmp_path) -> None:
+    cfg = load_study_config("contagion_topology", [*TOPO, "agent_topology.regimes=[sometimes]",
+                                                   f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="agent_topology.regimes"):
+        ct.run_agent_topology(cfg, tmp_path)
