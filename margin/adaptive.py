@@ -134,6 +134,7 @@ class AdaptiveMarginEngine(MarginEngine):
         PortfolioMarginEngine(underlyings=[None], **self.portfolio_params)  # validates them
         self._cache_key: np.ndarray | None = None
         self._cache: tuple[PortfolioMarginEngine, np.ndarray] | None = None
+        self._var_memo: tuple[np.ndarray, np.ndarray] | None = None
         self.last_state: dict[str, np.ndarray] = {}
 
     def _per_asset(self, values: Mapping[str, float] | None, key: str) -> np.ndarray | None:
@@ -158,13 +159,31 @@ class AdaptiveMarginEngine(MarginEngine):
         hist = np.asarray(price_history, dtype=np.float64)
         if hist.shape[1] != n_assets:
             raise ValueError(f"price_history has {hist.shape[1]} columns, expected {n_assets}")
-        out = np.zeros((len(hist), n_assets))
+        n = len(hist)
         scale = math.sqrt(self.periods_per_year)
+        # A history that extends the last one continues its recursion from the last
+        # variance: the same operations in the same order, so the same bits as a full
+        # pass, at O(new rows) instead of O(history) per step of a growing run.
+        memo = self._var_memo
+        done = 0
+        if memo is not None and len(memo[0]) <= n and np.array_equal(memo[0], hist[:len(memo[0])]):
+            done = len(memo[0])
+        var = np.empty((n, n_assets))
+        var[:, 0] = 0.0
+        if done:
+            var[:done] = memo[1]
         for a in range(1, n_assets):
-            r = np.diff(np.log(hist[:, a]))
-            prior = (self.base_vols[a] / scale) ** 2
-            var = ewma_variance_kernel(np.ascontiguousarray(r), self.lam_step, prior)
-            out[:, a] = np.sqrt(var) * scale
+            if done:
+                r = np.diff(np.log(hist[done - 1:, a]))
+                start = var[done - 1, a]
+            else:
+                r = np.diff(np.log(hist[:, a]))
+                start = (self.base_vols[a] / scale) ** 2
+            var[max(done - 1, 0):, a] = ewma_variance_kernel(np.ascontiguousarray(r),
+                                                             self.lam_step, start)
+        self._var_memo = (hist.copy(), var)
+        out = np.sqrt(var) * scale
+        out[:, 0] = 0.0
         return out
 
     def effective_vols(self, price_history: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

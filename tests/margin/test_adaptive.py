@@ -93,3 +93,22 @@ def test_price_scan_range_is_capped_after_a_gap():
     for bad in (0.0, 0.5):
         with pytest.raises(ValueError, match="max_price_scan_range must lie in"):
             _engine(max_price_scan_range=bad)
+
+
+def test_volatility_paths_continue_bit_for_bit_on_a_growing_history():
+    """Extending the history continues the EWMA from the memo: the same bits as a fresh
+    engine's full pass; a history that is not an extension is computed afresh."""
+    rng = np.random.default_rng(7)
+    p = 50_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 300)))
+    hist = np.column_stack([np.ones_like(p), p])
+    e = _engine(apc="none")
+    for n in (5, 11, 12, 13, 40, 41, 41, 200, 300):
+        got = e.volatility_paths(hist[:n])
+        want = _engine(apc="none").volatility_paths(hist[:n])
+        assert got.tobytes() == want.tobytes()
+    other = hist[:250].copy()
+    other[100, 1] *= 1.5  # same length class, different past: no reuse
+    assert e.volatility_paths(other).tobytes() == \
+        _engine(apc="none").volatility_paths(other).tobytes()
+    shorter = e.volatility_paths(hist[:120])
+    assert shorter.tobytes() == _engine(apc="none").volatility_paths(hist[:120]).tobytes()
