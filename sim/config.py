@@ -49,6 +49,7 @@ __all__ = [
     "plain_config",
     "register_configs",
     "split_protocol_margin_overrides",
+    "universal_margin_config",
     "validate",
 ]
 
@@ -325,6 +326,9 @@ class ContagionConfig:
             margins its own rows (siloed). Use with
             ``agents.leveraged.all_venues`` or the arbitrageur for owners on
             several venues.
+        universal_regime: The engine of the universal requirement: a
+            ``conf/margin`` preset name (``cross``, ``portfolio``, ...), or
+            empty for the run's top-level ``margin``.
         shared_liquidator_capital: Liquidators' capital is one pool across
             venues: the capacity of a liquidator on any venue is its equity
             minus requirements summed over all its venue accounts (minus, with
@@ -343,6 +347,7 @@ class ContagionConfig:
     token_impairment: bool = True
     venue_oracle: bool = False
     universal_margin: bool = False
+    universal_regime: str = ""
     shared_liquidator_capital: bool = False
     rng_streams: str = "auto"
 
@@ -515,6 +520,23 @@ def _validate_contagion(c: Any, n_protocols: int) -> None:
                 "universal_margin", "shared_liquidator_capital"):
         if not isinstance(getattr(c, key), bool):
             _fail(f"contagion.{key}", getattr(c, key), "must be true or false")
+    if c.universal_regime:
+        try:
+            universal_margin_config(c)
+        except ConfigError as exc:
+            raise ConfigError(f"contagion.universal_regime: {exc}") from None
+
+
+def universal_margin_config(c: Any, default: Any = None) -> Any:
+    """The margin config of the universal engine: ``contagion.universal_regime``'s preset,
+    or ``default`` (the run's ``margin``) when it is empty.
+
+    Raises:
+        ConfigError: An unknown preset name (one line listing the known ones).
+    """
+    if not c.universal_regime:
+        return default
+    return _margin_preset(str(c.universal_regime))
 
 
 def _validate_scenario(s: Any, market: Any) -> None:
@@ -591,6 +613,9 @@ def validate(cfg: Any) -> Any:
             _validate_margin(p.margin, assets, cfg.market.quote, cfg.market.step_seconds,
                              f"protocols[{i}].margin")
     _validate_contagion(cfg.contagion, len(cfg.protocols))
+    if cfg.contagion.universal_regime:
+        _validate_margin(universal_margin_config(cfg.contagion), assets, cfg.market.quote,
+                         cfg.market.step_seconds, "contagion.universal_regime")
     _validate_agents(cfg.agents)
     _validate_scenario(cfg.scenario, cfg.market)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)

@@ -210,10 +210,12 @@ class MarketModel(mesa.Model):
         self.universal = None
         """:class:`~sim.universal.UniversalMargin` with ``contagion.universal_margin``, else None."""
         if cfg.contagion.universal_margin:
+            from sim.config import universal_margin_config
             from sim.universal import UniversalMargin
 
             self.universal = UniversalMargin(self, build_engine(
-                cfg.margin, self.asset_names, SECONDS_PER_YEAR / cfg.market.step_seconds))
+                universal_margin_config(cfg.contagion, cfg.margin), self.asset_names,
+                SECONDS_PER_YEAR / cfg.market.step_seconds))
         self._build_agents()
         self._keys = [self._instrument_keys(inst) for inst in self.instruments]
         self.datacollector = _MetricsCollector(

@@ -16,7 +16,8 @@ ledger gains rows.
 ``p_k``, siloed results ``E_k, IM_k, MM_k`` from ``p_k``'s own engine):
 
 1. *Netted requirement.* The run's top-level ``margin`` engine (the regime of
-   the run) evaluates one synthetic account: the owner's balances summed over
+   the run, or the preset ``contagion.universal_regime`` names) evaluates one
+   synthetic account: the owner's balances summed over
    its sub-accounts and its perpetual positions summed per underlying into one
    *canonical* column (the first protocol's perpetual on that underlying,
    valued at that instrument's mark), entry prices at the marks. Its IM and MM

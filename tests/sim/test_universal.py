@@ -279,3 +279,28 @@ def test_universal_pretrade_rejects_what_the_pooled_collateral_cannot_carry():
     assert rejected.tolist() == [1]
     om = model.universal.owner(np.asarray(rows))
     assert om.method == "uniform" and om.equity == pytest.approx(2_000.0)
+
+
+def test_universal_regime_picks_the_netting_engine():
+    """``contagion.universal_regime=portfolio`` nets with the portfolio preset whatever the
+    run's top-level ``margin``: the same owner figures as a run whose ``margin`` is that
+    preset (the protocols' own engines are flat cross in both), and not the flat 6,000."""
+    pair = [(A_BTC, 2.0, 60_000.0), (B_BTC, -1.0, 60_000.0)]
+    proto_flat = [o for o in UM if not o.startswith(("margin.", "+margin."))]
+    worlds = {
+        "key": MarketModel(load_config([*UM, "contagion.universal_margin=true",
+                                        "contagion.universal_regime=portfolio"])),
+        "run": MarketModel(load_config([*proto_flat, "margin=portfolio",
+                                        "contagion.universal_margin=true"])),
+    }
+    out = {}
+    for name, model in worlds.items():
+        model.rich = [model.open_trader(p, 901 + p, 1e8, 0.0) for p in (0, 1)]
+        rows = owner_on_both(model, (10_000.0, 10_000.0), pair)
+        model.evaluate_margins()
+        assert model.universal.engine.name == "portfolio"
+        out[name] = np.concatenate(figures(model, rows))
+    assert out["key"].tobytes() == out["run"].tobytes()
+    assert out["key"][2:4].sum() != pytest.approx(6_000.0)
+    with pytest.raises(ConfigError, match="contagion.universal_regime: margin preset 'spanish'"):
+        load_config([*UM, "contagion.universal_regime=spanish"])
