@@ -92,8 +92,8 @@ def headline_metrics(df: pd.DataFrame) -> pd.DataFrame:
     * ``bad_debt`` — written off after insurance (``bad_debt_total``), USD;
     * ``amplification`` — max over instruments of simulated / fundamental
       drawdown;
-    * ``capital_efficiency`` — mean over protocols of mean gross notional /
-      mean initial margin;
+    * ``capital_efficiency`` — mean over protocols of mean gross notional (perps
+      and non-quote balances) / mean capital set aside (IM plus haircuts);
     * ``margin_peak_to_trough``, ``margin_max_60_step_increase`` — max over
       protocols (EMIR Art. 28 procyclicality measures);
     * ``open_interest`` — :func:`open_interest_notional`.

@@ -69,6 +69,11 @@ def _posted(series: pd.Series, burn_in: int = 0) -> np.ndarray:
     return m[first[0]:] if len(first) else m[:0]
 
 
+def _ratio(num: float, den: float) -> float | None:
+    """``num / den`` rounded as :func:`_f`, None unless ``den > 0``."""
+    return _f(num / den) if den > 0 else None
+
+
 def _f(x: Any) -> float | None:
     x = float(x)
     return None if not np.isfinite(x) else round(x, 10)
@@ -139,9 +144,15 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "margin_max_60_step_increase": _f(max_n_step_increase(
                 _posted(ts[f"{k}.initial_margin"], burn_in), 60)),
             "n_accounts": len(p.accounts),
-            # capital efficiency: gross perp notional carried per unit of initial margin
-            "capital_efficiency": _f(ts[f"{k}.gross_notional"].mean()
-                                     / ts[f"{k}.initial_margin"].mean())
-            if ts[f"{k}.initial_margin"].mean() > 0 else None,
+            # capital efficiency: gross notional (perps and non-quote balances) carried per
+            # unit of capital set aside for it (initial margin plus the value haircuts hold
+            # back), so regimes that margin spot in the scan and regimes that haircut it
+            # compare; perp_capital_efficiency: perp notional per unit of initial margin
+            "capital_efficiency": _ratio(ts[f"{k}.gross_notional"].mean()
+                                         + ts[f"{k}.spot_notional"].mean(),
+                                         ts[f"{k}.initial_margin"].mean()
+                                         + ts[f"{k}.haircut_margin"].mean()),
+            "perp_capital_efficiency": _ratio(ts[f"{k}.gross_notional"].mean(),
+                                              ts[f"{k}.initial_margin"].mean()),
         }
     return out

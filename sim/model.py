@@ -635,7 +635,8 @@ class MarketModel(mesa.Model):
                 names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
         for p in self.protocols:
             names += [f"{p.name}.{k}" for k in ("equity", "initial_margin", "maintenance_margin",
-                                                "gross_notional",
+                                                "gross_notional", "spot_notional",
+                                                "haircut_margin",
                                                 "below_maintenance", "negative_equity", "treasury",
                                                 "insurance_fund")]
         names += self._token_collateral_names()
@@ -723,6 +724,13 @@ class MarketModel(mesa.Model):
             held = _take_rows(pos, _rows)
             mt[f"{p.name}.gross_notional"] = float(
                 (np.abs(held[:, perps]) * self.marks[perps]).sum()) if perps else 0.0
+            # balances other than the quote asset: their notional, and the value their
+            # haircuts hold back (the margin on spot under haircut-based regimes)
+            bal = _take_rows(coll, _rows)[:, 1:]
+            px = self.asset_prices[1:]
+            cut = self.protocol_haircuts.get(p.index, self.haircuts)[1:]
+            mt[f"{p.name}.spot_notional"] = float((np.abs(bal) * px).sum())
+            mt[f"{p.name}.haircut_margin"] = float((np.maximum(bal, 0.0) * (px * cut)).sum())
             mt[f"{p.name}.below_maintenance"] = int(res.below_maintenance.sum())
             mt[f"{p.name}.negative_equity"] = int((res.equity < 0).sum())
             mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])
