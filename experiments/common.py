@@ -10,6 +10,9 @@ configured values). Figures reuse ``sim.figures``
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-__all__ = ["CONF_DIR", "load_study_config", "run_and_aggregate", "start_study"]
+__all__ = ["CONF_DIR", "RowCheckpoint", "load_study_config", "run_and_aggregate", "start_study"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 
@@ -89,3 +92,65 @@ def run_and_aggregate(cfg: Any, specs: Sequence[Any]) -> tuple[Path, pd.DataFram
     table = headline_metrics(agg)
     table.to_csv(out / "aggregated.csv", index=False)
     return out, table
+
+
+def _plain(o: Any) -> Any:
+    """JSON fallback for NumPy scalars and other leaves (their Python value, else the text)."""
+    return o.item() if hasattr(o, "item") else str(o)
+
+
+class RowCheckpoint:
+    """Finished result rows of an in-process study, one JSON line each, for resuming.
+
+    Studies that keep their runs in memory (no run directories) append each
+    finished row to ``path`` at once (flushed and synced); a study started
+    again with the same ``config`` takes the rows found there instead of
+    re-running them. Rows written under another config (its hash is stored
+    with every line) are ignored, and a line cut short by an interruption is
+    skipped. Floats round-trip exactly through JSON, so a resumed study writes
+    the same tables as an uninterrupted one.
+
+    Args:
+        path: The checkpoint file (created on the first row).
+        config: Everything the rows depend on (hashed as sorted JSON).
+    """
+
+    def __init__(self, path: str | Path, config: Any) -> None:
+        self.path = Path(path)
+        text = json.dumps(config, sort_keys=True, default=_plain)
+        self.tag = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.rows: dict[str, Any] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict) and rec.get("tag") == self.tag:
+                    self.rows[rec["key"]] = rec["row"]
+
+    @staticmethod
+    def _key(key: Any) -> str:
+        return json.dumps(key, sort_keys=True, default=_plain)
+
+    def get(self, key: Any) -> Any:
+        """The row stored under ``key``, or None."""
+        return self.rows.get(self._key(key))
+
+    def add(self, key: Any, row: Any) -> Any:
+        """Store ``row`` under ``key`` (appended and synced to disk); return it as stored."""
+        k = self._key(key)
+        stored = json.loads(json.dumps(row, default=_plain))
+        self.rows[k] = stored
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"tag": self.tag, "key": k, "row": stored}, default=_plain) + "\n"
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a line cut short: start on a fresh one
+                    line = "\n" + line
+        with self.path.open("a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return stored

@@ -15,7 +15,9 @@ Usage::
 
 Parameters: ``conf/experiment/contagion_matrix.yaml``. Writes ``matrix.json``
 (every seed's matrices), ``tables/contagion_matrix.{csv,md,tex}`` and one
-heat-map per channel setting and measure in ``figures/``.
+heat-map per channel setting and measure in ``figures/``. Each finished
+(channel, seed) is appended to ``matrix_runs.jsonl``: run again with the same
+parameters, the study re-runs only what is missing.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from experiments.analysis import paired_ci, write_table
-from experiments.common import load_study_config
+from experiments.common import RowCheckpoint, load_study_config
 
 __all__ = ["MEASURES", "cell_table", "main", "run_matrices", "run_study"]
 
@@ -38,13 +40,19 @@ MEASURES = {"bad_debt": ("bad debt", "USD"), "liquidations": ("liquidations", "c
 """Loss measures of :func:`sim.contagion.contagion_matrix`: title and unit."""
 
 
-def run_matrices(cfg: Any) -> dict[str, Any]:
+def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
     """Every channel setting x seed: the protocols and the raw per-run losses.
+
+    Args:
+        cfg: The study config.
+        checkpoint: Optional :class:`experiments.common.RowCheckpoint`: finished
+            (channel, seed) results are taken from it and new ones added.
 
     Returns:
         ``{"protocols": names, "runs": {channel: {seed: {"baseline": {...},
-        "shocked": {i: {...}}}}}}`` where each ``{...}`` maps a measure to the
-        per-protocol values of one run (bad debt, liquidations, traders' equity).
+        "shocked": [{...} per protocol]}}}}`` where each ``{...}`` maps a measure
+        to the per-protocol values of one run (bad debt, liquidations, traders'
+        equity).
 
     Raises:
         ValueError: An unknown shock kind, or no seeds (one line).
@@ -73,8 +81,14 @@ def run_matrices(cfg: Any) -> dict[str, Any]:
                                          for k in range(len(names))],
                         "trader_equity": trader_equity(m).tolist()}
 
-            runs[channel][int(seed)] = {"baseline": losses(None),
-                                        "shocked": {i: losses(i) for i in range(len(names))}}
+            key = [channel, int(seed)]
+            done = None if checkpoint is None else checkpoint.get(key)
+            if done is None:
+                done = {"baseline": losses(None),
+                        "shocked": [losses(i) for i in range(len(names))]}
+                if checkpoint is not None:
+                    done = checkpoint.add(key, done)
+            runs[channel][int(seed)] = done
     return {"protocols": names, "runs": runs}
 
 
@@ -103,7 +117,9 @@ def run_study(cfg: Any) -> Path:
 
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
-    result = run_matrices(cfg)
+    identity = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
+                if k not in ("output_dir", "confidence")}
+    result = run_matrices(cfg, RowCheckpoint(out / "matrix_runs.jsonl", identity))
     (out / "matrix.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     conf = float(cfg.confidence)
     table = cell_table(result, conf)

@@ -89,7 +89,7 @@ from scipy.optimize import brentq
 from tqdm import tqdm
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config
+from experiments.common import RowCheckpoint, load_study_config
 from experiments.tail_risk import replicate_seeds
 from sim.contagion_models import debtrank, eisenberg_noe, gai_kapadia_cascade
 from sim.network import (
@@ -598,6 +598,14 @@ TOPOLOGY_VALUES = ["reach", "reach_bad_debt", "max_hops", "total_bad_debt", "bad
                    "gk_defaults", "debtrank"]
 
 
+def _study_identity(cfg: DictConfig | Any) -> Any:
+    """The study config without where and how it is shown (what results depend on)."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return {k: v for k, v in plain.items() if k not in ("output_dir", "progress")}
+
+
 def run_agent_topology(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
     """Agent model on random topologies: topology x density x regime x replicate (in-process).
 
@@ -610,10 +618,13 @@ def run_agent_topology(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
     Writes ``agent_topology_runs.csv``, ``tables/contagion_agent_topology.*``
     and ``figures/contagion_agent_topology.*``; returns the table.
 
-    Runs are kept in-process (two short runs per row, no run directories), so
-    there is nothing to resume: the default sweep takes well under a minute.
+    Runs are kept in-process (two short runs per row, no run directories); each
+    finished row is appended to ``agent_topology_runs.jsonl``
+    (:class:`experiments.common.RowCheckpoint`), so a study interrupted and
+    started again with the same config re-runs only the missing rows.
     """
     b = _topology_block(cfg)
+    ckpt = RowCheckpoint(out / "agent_topology_runs.jsonl", _study_identity(cfg))
     seeds = replicate_seeds(int(b.base_seed), int(b.replicates))
     cells = [(t, p, c, float(d)) for t, p, c in _cells(b) for d in b.densities]
     n, thr = int(b.n), int(b.multi_threshold)
@@ -629,14 +640,18 @@ def run_agent_topology(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
             shocked = int(rng.integers(n))
             net = shock_outcome(A, capital_buffers(A, float(cfg.capital_ratio)), shocked, thr)
             for regime in b.regimes:
-                res = topology_trial(A, shocked, str(regime), int(seed) % (2**31), b, thr)
-                rows.append({"topology": topo, "concentration_param": param,
-                             "concentration": math.nan if conc is None else conc,
-                             "density": dens, "regime": str(regime), "replicate": k,
-                             "seed": seed, "shocked": shocked,
-                             "density_realised": exposure_density(A),
-                             "gk_defaults": net["gk_defaults"], "debtrank": net["debtrank"],
-                             **res})
+                key = [topo, param, dens, str(regime), k, int(seed)]
+                row = ckpt.get(key)
+                if row is None:
+                    res = topology_trial(A, shocked, str(regime), int(seed) % (2**31), b, thr)
+                    row = ckpt.add(key, {
+                        "topology": topo, "concentration_param": param,
+                        "concentration": math.nan if conc is None else conc,
+                        "density": dens, "regime": str(regime), "replicate": k,
+                        "seed": seed, "shocked": shocked,
+                        "density_realised": exposure_density(A),
+                        "gk_defaults": net["gk_defaults"], "debtrank": net["debtrank"], **res})
+                rows.append(row)
                 bar.update(1)
     bar.close()
     runs = pd.DataFrame(rows)

@@ -45,3 +45,16 @@ def test_bad_study_input_is_one_line(tmp_path):
     cfg = load_study_config("contagion_matrix", [*TINY, "seeds=[]", f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match="seeds must list"):
         cm.run_matrices(cfg)
+
+
+def test_study_resumes_per_channel_and_seed(tmp_path, monkeypatch):
+    cfg = load_study_config("contagion_matrix", [*TINY, "seeds=[1]",
+                                                 "channels={all_on: []}", f"output_dir={tmp_path}"])
+    cm.run_study(cfg)
+    table = (tmp_path / "tables" / "contagion_matrix.csv").read_bytes()
+    import sim.contagion
+
+    monkeypatch.setattr(sim.contagion, "run_with_shock",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
+    cm.run_study(cfg)  # everything from matrix_runs.jsonl
+    assert (tmp_path / "tables" / "contagion_matrix.csv").read_bytes() == table

@@ -176,3 +176,30 @@ def test_agent_topology_rejects_bad_regime(tmp_path) -> None:
                                                    f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match="agent_topology.regimes"):
         ct.run_agent_topology(cfg, tmp_path)
+
+
+def test_agent_topology_resumes_from_its_checkpoint(tmp_path, monkeypatch) -> None:
+    """Interrupted after one row (plus half a line): the rerun computes only the missing
+    rows and writes the same bytes; a finished study re-runs nothing; another config
+    reuses nothing."""
+    small = [*TOPO, "agent_topology.densities=[0.6]", "agent_topology.regimes=[cross]",
+             "agent_topology.topologies={erdos_renyi: {}}", "agent_topology.replicates=3",
+             f"output_dir={tmp_path}"]
+    cfg = load_study_config("contagion_topology", small)
+    ct.run_agent_topology(cfg, tmp_path)
+    first = (tmp_path / "agent_topology_runs.csv").read_bytes()
+    ckpt = tmp_path / "agent_topology_runs.jsonl"
+    lines = ckpt.read_text().splitlines()
+    assert len(lines) == 3
+    ckpt.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # killed mid-write
+    calls = []
+    trial = ct.topology_trial
+    monkeypatch.setattr(ct, "topology_trial", lambda *a, **k: calls.append(1) or trial(*a, **k))
+    ct.run_agent_topology(cfg, tmp_path)
+    assert len(calls) == 2
+    assert (tmp_path / "agent_topology_runs.csv").read_bytes() == first
+    ct.run_agent_topology(cfg, tmp_path)
+    assert len(calls) == 2
+    other = load_study_config("contagion_topology", [*small, "agent_topology.shock_fraction=0.5"])
+    ct.run_agent_topology(other, tmp_path)
+    assert len(calls) == 5
