@@ -326,6 +326,10 @@ class ContagionConfig:
             margins its own rows (siloed). Use with
             ``agents.leveraged.all_venues`` or the arbitrageur for owners on
             several venues.
+        universal_cover: With ``universal_margin``, a bankrupt sub-account
+            draws on the owner's other sub-accounts (their balances, up to
+            their value) before its protocol's insurance fund; off, each
+            protocol's waterfall bears its sub-account's loss alone.
         universal_regime: The engine of the universal requirement: a
             ``conf/margin`` preset name (``cross``, ``portfolio``, ...), or
             empty for the run's top-level ``margin``.
@@ -348,6 +352,7 @@ class ContagionConfig:
     venue_oracle: bool = False
     universal_margin: bool = False
     universal_regime: str = ""
+    universal_cover: bool = True
     shared_liquidator_capital: bool = False
     rng_streams: str = "auto"
 
@@ -517,7 +522,7 @@ def _validate_tokens(cfg: Any) -> None:
 def _validate_contagion(c: Any, n_protocols: int) -> None:
     _choice("contagion.rng_streams", c.rng_streams, RNG_STREAMS)
     for key in ("fire_sales", "arbitrage", "token_impairment", "venue_oracle",
-                "universal_margin", "shared_liquidator_capital"):
+                "universal_margin", "universal_cover", "shared_liquidator_capital"):
         if not isinstance(getattr(c, key), bool):
             _fail(f"contagion.{key}", getattr(c, key), "must be true or false")
     if c.universal_regime:

@@ -146,7 +146,8 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
     """
     assets = model.asset_names[1:]
     fig, axes = plt.subplots(2, len(assets), figsize=(5.5 * len(assets), 6.5), squeeze=False)
-    kinds = ["liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt"]
+    kinds = ["liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt",
+             "universal_cover"]
     colours = dict(zip(kinds, OKABE_ITO[1:], strict=False))
     quote = model.asset_names[0]
     if len(events):

@@ -144,7 +144,8 @@ BAD_DEBT_RULES = ("socialise", "adl_queue", "adl_prorata", "write_off")
 BAD_DEBT_OWNER = -1
 """Owner id of the per-protocol bad-debt rows (no agent owns them)."""
 
-KINDS = ("liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt")
+KINDS = ("liquidator", "backstop", "universal_cover", "insurance", "adl", "socialised",
+         "bad_debt")
 """Event kinds, in waterfall order."""
 
 EVENT_COLUMNS = ("step", "round", "protocol", "account", "instrument", "asset", "kind", "size",
@@ -710,6 +711,10 @@ class LiquidationEngine:
         deficit = -self._value(row)
         if deficit <= tol:
             return
+        if self._universal_cover(proto, row, deficit):
+            deficit = -self._value(row)
+            if deficit <= tol:
+                return
         stats = self.step_stats[proto.index]
         stats["insolvency"] += deficit
         self._take_balances(proto, row, "insurance")  # spot book first: no exposure left
@@ -725,6 +730,47 @@ class LiquidationEngine:
             self._event(proto, row, "insurance", j, q, float(self.model.marks[j]),
                         taker=proto.insurance)
         self._write_off(proto, row)
+
+    def _universal_cover(self, proto: Any, row: int, deficit: float) -> bool:
+        """Universal margin: the owner's sub-accounts on other protocols pay the deficit first.
+
+        With ``contagion.universal_margin`` and ``contagion.universal_cover``, a
+        bankrupt sub-account of a universal owner (:mod:`sim.universal`) draws
+        on its siblings before its protocol's insurance fund: from each sibling
+        (protocol order) its positive quote balance, then its other positive
+        balances in kind at the index, never more than the sibling's whole
+        value (balances and positions at the mark), until the deficit is met.
+        One ``universal_cover`` event per balance moved (``taker``: the sibling,
+        ``amount``: value moved). A sibling left short of its own requirement
+        is liquidated in the next round, as the owner's margin ratio says.
+
+        Returns:
+            Whether anything was moved.
+        """
+        m = self.model
+        uni = getattr(m, "universal", None)
+        if uni is None or not m.cfg.contagion.universal_cover:
+            return False
+        lg = m.ledger
+        moved = False
+        for sib in uni.siblings(row).tolist():
+            avail = self._value(sib)
+            for a in range(lg.n_assets):
+                if deficit <= 0.0 or avail <= 0.0:
+                    break
+                b = float(lg.collateral[sib, a])
+                if b <= 0.0:
+                    continue
+                price = 1.0 if a == QUOTE else float(m.asset_prices[a])
+                units = min(b, deficit / price, avail / price)
+                lg.transfer(sib, row, a, units)
+                value = units * price
+                self._event(proto, row, "universal_cover", size=units, price=price, amount=value,
+                            taker=sib, asset=a)
+                deficit -= value
+                avail -= value
+                moved = True
+        return moved
 
     def _insurance_cover(self, proto: Any, row: int, deficit: float, take_all: bool) -> None:
         """The fund pays what it can and takes the same fraction of the positions at the mark."""

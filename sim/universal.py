@@ -63,10 +63,14 @@ ledger gains rows.
    covered (or it reduces the netted exposure). Execution-price slippage is
    measured against the canonical instrument's mark.
 
-Simplifications (ASSUMPTIONS.md): balances are not moved between
-sub-accounts — the allocation is a margin computation, and a sub-account that
-goes bankrupt is resolved by its own protocol's waterfall; the netted
-requirement ignores the basis between venues' marks of one underlying.
+5. *Default.* With ``contagion.universal_cover`` (on by default) a sub-account
+   that goes bankrupt first draws on the owner's other sub-accounts (their
+   balances, up to their value: :meth:`sim.liquidation.LiquidationEngine._universal_cover`);
+   what is left goes through its own protocol's waterfall.
+
+Simplifications (ASSUMPTIONS.md): while the owner is solvent, balances are not
+moved between sub-accounts — the allocation is a margin computation; the
+netted requirement ignores the basis between venues' marks of one underlying.
 """
 
 from __future__ import annotations
@@ -171,6 +175,15 @@ class UniversalMargin:
             self._group_of = {int(r): g for g, rows in enumerate(self._groups) for r in rows}
             self._key = key
         return self._groups
+
+    def siblings(self, row: int) -> np.ndarray:
+        """The other sub-accounts of ``row``'s universal owner (empty if it has none)."""
+        self.groups()
+        g = self._group_of.get(int(row))
+        if g is None:
+            return np.zeros(0, np.int64)
+        rows = self._groups[g]
+        return rows[rows != int(row)]
 
     def is_member(self, rows: np.ndarray) -> np.ndarray:
         """bool mask: which ``rows`` belong to a universal owner."""

@@ -304,3 +304,32 @@ def test_universal_regime_picks_the_netting_engine():
     assert out["key"][2:4].sum() != pytest.approx(6_000.0)
     with pytest.raises(ConfigError, match="contagion.universal_regime: margin preset 'spanish'"):
         load_config([*UM, "contagion.universal_regime=spanish"])
+
+
+@pytest.mark.parametrize("cover", [True, False])
+def test_bankrupt_sub_account_draws_on_the_owners_other_venue_first(cover):
+    """Alpha: 5,000 USD, no position; beta: long 10 ETH @ 3,000 on 1,000 USD. ETH falls to
+    2,000: beta's sub-account is 9,000 short. With the cover the owner's 5,000 on alpha pays
+    first and beta's fund 4,000; without it beta's fund pays all 9,000 and alpha keeps its
+    cash. Value is conserved either way."""
+    model = world(True, f"contagion.universal_cover={str(cover).lower()}")
+    a, b = owner_on_both(model, (5_000.0, 1_000.0), [(B_ETH, 10.0, 3_000.0)])
+    model.asset_prices[2] = model.fundamental[2] = 2_000.0
+    model.update_marks()
+    model.evaluate_margins()
+    fund0 = float(model.ledger.collateral[model.protocols[1].insurance, 0])
+    events = model.liquidation.run(1)
+    check_conservation(model.ledger, model.marks)
+    model.liquidation.check_bad_debt()
+    paid = fund0 - float(model.ledger.collateral[model.protocols[1].insurance, 0])
+    moved = [e for e in events if e["kind"] == "universal_cover"]
+    if cover:
+        assert paid == pytest.approx(4_000.0)
+        assert len(moved) == 1 and moved[0]["taker"] == a and moved[0]["account"] == b
+        assert moved[0]["amount"] == pytest.approx(5_000.0)
+        assert model.ledger.collateral[a, 0] == pytest.approx(0.0)
+        assert model.liquidation.totals[1]["insolvency"] == pytest.approx(4_000.0)
+    else:
+        assert paid == pytest.approx(9_000.0) and not moved
+        assert model.ledger.collateral[a, 0] == pytest.approx(5_000.0)
+        assert model.liquidation.totals[1]["insolvency"] == pytest.approx(9_000.0)
