@@ -330,6 +330,11 @@ class ContagionConfig:
             draws on the owner's other sub-accounts (their balances, up to
             their value) before its protocol's insurance fund; off, each
             protocol's waterfall bears its sub-account's loss alone.
+        universal_spread_charge: Charge on each cross-venue spread (a long on
+            one venue against a short on another, same underlying) as a
+            fraction of its notional, added to the owner's IM and MM: the
+            basis risk netting removes (SPAN intra-commodity charge; default
+            NSE's 1.75 %, margin_methods.md §1.4).
         universal_regime: The engine of the universal requirement: a
             ``conf/margin`` preset name (``cross``, ``portfolio``, ...), or
             empty for the run's top-level ``margin``.
@@ -353,6 +358,7 @@ class ContagionConfig:
     universal_margin: bool = False
     universal_regime: str = ""
     universal_cover: bool = True
+    universal_spread_charge: float = 0.0175
     shared_liquidator_capital: bool = False
     rng_streams: str = "auto"
 
@@ -525,6 +531,7 @@ def _validate_contagion(c: Any, n_protocols: int) -> None:
                 "universal_margin", "universal_cover", "shared_liquidator_capital"):
         if not isinstance(getattr(c, key), bool):
             _fail(f"contagion.{key}", getattr(c, key), "must be true or false")
+    _check_range("contagion.universal_spread_charge", c.universal_spread_charge, 0.0, 1.0)
     if c.universal_regime:
         try:
             universal_margin_config(c)

@@ -68,9 +68,13 @@ ledger gains rows.
    balances, up to their value: :meth:`sim.liquidation.LiquidationEngine._universal_cover`);
    what is left goes through its own protocol's waterfall.
 
-Simplifications (ASSUMPTIONS.md): while the owner is solvent, balances are not
-moved between sub-accounts — the allocation is a margin computation; the
-netted requirement ignores the basis between venues' marks of one underlying.
+The netted requirement treats one underlying's perpetuals on different venues
+as one position; their basis risk comes back as a spread charge on every
+cross-venue long/short pair (:meth:`UniversalMargin.spread_charge`, SPAN's
+intra-commodity charge, ``contagion.universal_spread_charge``).
+
+Simplification (ASSUMPTIONS.md): while the owner is solvent, balances are not
+moved between sub-accounts — the allocation is a margin computation.
 """
 
 from __future__ import annotations
@@ -229,7 +233,9 @@ class UniversalMargin:
         synth = replace(base, collateral=pooled[None, :].copy(), positions=net[None, :],
                         entry_prices=marks[None, :].copy(), position_margin=None)
         req = self.engine.evaluate(synth)
-        im_u, mm_u = float(req.initial[0]), float(req.maintenance[0])
+        spread = self.spread_charge(rows)
+        im_u = float(req.initial[0]) + spread
+        mm_u = float(req.maintenance[0]) + spread
         # 2. allocation of the owner's positive balances to the requirement shares
         h = np.stack([self._haircuts(int(lg.protocol[r])) for r in rows.tolist()], axis=1)
         positive = np.maximum(coll, 0.0)
@@ -261,12 +267,37 @@ class UniversalMargin:
         # 3. reporting weights: the sub-accounts' stand-alone footprint
         foot = np.maximum(sil[0], 0.0) + np.maximum(sil[2], 0.0)
         w = foot / foot.sum() if foot.sum() > 0.0 else np.full(len(rows), 1.0 / len(rows))
-        # the synthetic account's quote makes the engine's own equity E_u (pre-trade)
+        # the synthetic account's quote makes the engine's own equity E_u less the spread
+        # charge, so its pre-trade check asks for IM + charge (pre-trade)
         eq0 = float(req.equity[0])
-        target = e_u - eq0
+        target = e_u - spread - eq0
         hq = float(synth.haircuts[0])
         synth.collateral[0, 0] = target / (1.0 - hq) if target > 0.0 else target
         return OwnerMargin(rows, e_u, im_u, mm_u, w, shortfall, method, synth)
+
+    def spread_charge(self, rows: np.ndarray) -> float:
+        """Cross-venue spread charge of an owner: the basis risk its netting removes.
+
+        Perpetuals on one underlying but on different venues are netted as if
+        their marks moved together; as SPAN's intra-commodity (calendar)
+        spread charge adds the basis risk back (margin_methods.md §1.4), each
+        spread — one unit long on one venue against one unit short on another,
+        ``n = min(Σ longs, Σ shorts)`` per underlying — is charged
+        ``contagion.universal_spread_charge`` of its notional at the
+        canonical mark (NSE's index rule: 1.75 % of the contract value). The
+        charge is added to the owner's IM and MM.
+        """
+        rate = float(self.model.cfg.contagion.universal_spread_charge)
+        if rate <= 0.0:
+            return 0.0
+        m = self.model
+        pos = m.ledger.position[rows] * m.specs.contract_size[None, :]
+        longs = np.zeros(len(self.column))
+        shorts = np.zeros(len(self.column))
+        np.add.at(longs, self.column, np.maximum(pos, 0.0).sum(axis=0))
+        np.add.at(shorts, self.column, np.maximum(-pos, 0.0).sum(axis=0))
+        spreads = np.minimum(longs, shorts)
+        return rate * float((spreads * np.asarray(m.marks, np.float64)).sum())
 
     def apply(self, margins: dict[int, tuple[np.ndarray, MarginResult]]
               ) -> dict[int, tuple[np.ndarray, MarginResult]]:

@@ -63,8 +63,10 @@ def test_universal_engine_nets_an_offsetting_cross_venue_pair():
     """Long 2 BTC on alpha, short 1 BTC on beta at 60,000, 10,000 USD on each venue.
 
     Siloed: IM = 10 % x 120,000 + 10 % x 60,000 = 18,000; MM 9,000.
-    Universal: the netted position is long 1 BTC: IM 6,000, MM 3,000; equity
-    20,000 (no P&L yet), split by footprint (10,000 + 6,000 : 10,000 + 3,000).
+    Universal: the netted position is long 1 BTC: IM 6,000, MM 3,000, plus the
+    spread charge on the 1 BTC matched across venues, 1.75 % x 60,000 = 1,050:
+    IM 7,050, MM 4,050; equity 20,000 (no P&L yet), split by footprint
+    (10,000 + 6,000 : 10,000 + 3,000).
     """
     out = {}
     for universal in (False, True):
@@ -77,10 +79,23 @@ def test_universal_engine_nets_an_offsetting_cross_venue_pair():
     assert im.sum() == pytest.approx(18_000.0) and mm.sum() == pytest.approx(9_000.0)
     assert eq.sum() == pytest.approx(20_000.0)
     eq, im, mm = out[True]
-    assert im.sum() == pytest.approx(6_000.0) and mm.sum() == pytest.approx(3_000.0)
+    assert im.sum() == pytest.approx(7_050.0) and mm.sum() == pytest.approx(4_050.0)
     assert eq.sum() == pytest.approx(20_000.0)
     w = np.array([16_000.0, 13_000.0]) / 29_000.0
-    assert im == pytest.approx(6_000.0 * w) and eq == pytest.approx(20_000.0 * w)
+    assert im == pytest.approx(7_050.0 * w) and eq == pytest.approx(20_000.0 * w)
+
+
+def test_spread_charge_counts_matched_cross_venue_pairs_only():
+    """Long 2 BTC on alpha, short 1 BTC on beta, long 3 ETH on beta: one BTC spread
+    (ETH is on one side only), 2 % of 60,000 = 1,200; no charge at rate 0."""
+    for rate, want in ((0.02, 1_200.0), (0.0, 0.0)):
+        model = world(True, f"contagion.universal_spread_charge={rate}")
+        rows = owner_on_both(model, (10_000.0, 10_000.0),
+                             [(A_BTC, 2.0, 60_000.0), (B_BTC, -1.0, 60_000.0),
+                              (B_ETH, 3.0, 3_000.0)])
+        assert model.universal.spread_charge(np.asarray(rows)) == pytest.approx(want)
+    with pytest.raises(ConfigError, match="contagion.universal_spread_charge"):
+        load_config([*UM, "contagion.universal_spread_charge=-0.1"])
 
 
 def btc_on_alpha_short_on_beta(beta_haircut, btc, usd):
