@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         r = time_world(DAY_STEPS, noise, args.order_prob)
         scaled = ABIDES_RMSC04_SECONDS * r["events"] / ABIDES_RMSC04_BOOK_MESSAGES
         ratio = _report("24h", r, scaled, "scaled linearly to the same event count")
-        verdicts.append(f"24h {ratio:.1f}x ({'met' if ratio >= TARGET else 'not met'})")
+        verdicts.append(f"24h {ratio:.1f}x (scaled, for reference only: a scaled ratio "
+                        f"grows with events per step)")
     print(f"target >= {TARGET:g}x ABIDES: " + "; ".join(verdicts))
 
 
