@@ -46,7 +46,9 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents.fundamentalist import _fail, _number, order_events
+from agents.fundamentalist import order_events
+from sim.checks import check_number as _number
+from sim.checks import invalid as _fail
 
 __all__ = ["Arbitrageur", "ArbitrageurConfig", "validate_arbitrageur_config"]
 

@@ -29,13 +29,14 @@ market-order uniform.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
+from sim.checks import check_number as _number
+from sim.checks import invalid as _fail
 from sim.view import IOC, LIMIT, MARKET
 
 __all__ = [
@@ -84,26 +85,6 @@ class FundamentalistConfig:
     max_position_notional: float = 100_000.0
     usd: float = 100_000.0
     base_notional: float = 50_000.0
-
-
-# Validation helpers, shared with the other trader modules (momentum, leveraged, arbitrageur).
-def _fail(key: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
-
-
-def _number(key: str, value: Any, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        _fail(key, value, "must be a number")
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        _fail(key, value, f"must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None and value > hi:
-        _fail(key, value, f"must be <= {hi}")
-
-
-def _choice_check(key: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        _fail(key, value, f"must be one of {', '.join(options)}")
 
 
 def validate_fundamentalist_config(cfg: Any, prefix: str = "agents.fundamentalist") -> None:

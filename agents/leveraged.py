@@ -57,7 +57,10 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents.fundamentalist import _choice_check, _fail, _number, order_events
+from agents.fundamentalist import order_events
+from sim.checks import check_choice as _choice_check
+from sim.checks import check_number as _number
+from sim.checks import invalid as _fail
 from sim.view import REDUCE_ONLY
 
 __all__ = ["RULES", "LeveragedConfig", "LeveragedTraderPopulation", "validate_leveraged_config"]

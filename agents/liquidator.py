@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
+from sim.checks import invalid as _bad
 from sim.view import MARKET, REDUCE_ONLY
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,10 +92,6 @@ class LiquidatorConfig:
 
     def __post_init__(self) -> None:
         validate_liquidator_config(self)
-
-
-def _bad(key: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
 
 
 def validate_liquidator_config(cfg: Any, prefix: str = "agents.liquidator") -> Any:

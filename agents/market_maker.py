@@ -58,6 +58,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from sim.checks import invalid as _fail
 from sim.view import CANCEL, LIMIT, STATUS_RESTING
 
 __all__ = [
@@ -96,10 +97,6 @@ class LiquidityWithdrawalConfig:
     usage_pull: float = 0.9
     max_spread_mult: float = 4.0
     min_size_frac: float = 0.25
-
-
-def _fail(key: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
 
 
 def validate_withdrawal_config(cfg: Any, prefix: str = "agents.market_maker.withdrawal") -> None:

@@ -39,13 +39,13 @@ import mesa
 import numpy as np
 
 from agents.fundamentalist import (
-    _fail,
-    _number,
     capped_notional,
     exposure_notional,
     initial_spot_holdings,
     order_events,
 )
+from sim.checks import check_number as _number
+from sim.checks import invalid as _fail
 
 __all__ = ["MomentumConfig", "MomentumPopulation", "validate_momentum_config"]
 

@@ -280,6 +280,7 @@ class PortfolioMarginEngine(MarginEngine):
         self.liquidity_coeff = float(liquidity_coeff)
         self.liquidity_threshold = float(liquidity_threshold)
         self.tile_rows = int(tile_rows)
+        self._prep_memo: tuple[Any, _Prepared] | None = None
 
     def with_params(self, **changes: object) -> PortfolioMarginEngine:
         """A copy with some constructor arguments changed (e.g. ``correlated=None``).
@@ -325,7 +326,7 @@ class PortfolioMarginEngine(MarginEngine):
         same arrays. The engine's own parameters are fixed at construction.
         """
         key = _prepare_key(inputs)
-        memo = getattr(self, "_prep_memo", None)
+        memo = self._prep_memo
         if memo is not None and memo[0] == key:
             return memo[1]
         prep = self._prepare_uncached(inputs)

@@ -532,11 +532,6 @@ def _validate_contagion(c: Any, n_protocols: int) -> None:
         if not isinstance(getattr(c, key), bool):
             _fail(f"contagion.{key}", getattr(c, key), "must be true or false")
     _check_range("contagion.universal_spread_charge", c.universal_spread_charge, 0.0, 1.0)
-    if c.universal_regime:
-        try:
-            universal_margin_config(c)
-        except ConfigError as exc:
-            raise ConfigError(f"contagion.universal_regime: {exc}") from None
 
 
 def universal_margin_config(c: Any, default: Any = None) -> Any:
@@ -626,8 +621,12 @@ def validate(cfg: Any) -> Any:
                              f"protocols[{i}].margin")
     _validate_contagion(cfg.contagion, len(cfg.protocols))
     if cfg.contagion.universal_regime:
-        _validate_margin(universal_margin_config(cfg.contagion), assets, cfg.market.quote,
-                         cfg.market.step_seconds, "contagion.universal_regime")
+        try:
+            universal = universal_margin_config(cfg.contagion)
+        except ConfigError as exc:
+            raise ConfigError(f"contagion.universal_regime: {exc}") from None
+        _validate_margin(universal, assets, cfg.market.quote, cfg.market.step_seconds,
+                         "contagion.universal_regime")
     _validate_agents(cfg.agents)
     _validate_scenario(cfg.scenario, cfg.market)
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)

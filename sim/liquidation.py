@@ -118,6 +118,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.book import CANCEL
+from sim.checks import invalid as _bad
 from sim.ledger import HolderKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,10 +217,6 @@ class LiquidationConfig:
 
     def __post_init__(self) -> None:
         validate_liquidation_config(self)
-
-
-def _bad(key: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
 
 
 def _number(key: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> None:

@@ -12,21 +12,7 @@ from sim.config import load_config
 from sim.ledger import check_conservation
 from sim.model import MarketModel
 from sim.view import CANCEL, LIMIT, STATUS_RESTING
-
-
-class FixedPath:
-    """Pins the model's scenario: the fundamental stays where the test puts ``prices``.
-
-    The scenario object is kept (its oracle and liquidity hooks still apply);
-    only its ``advance`` is replaced.
-    """
-
-    def __init__(self, model: MarketModel) -> None:
-        self.prices = model.scenario.prices
-        model.scenario.advance = self.advance
-
-    def advance(self, rng: np.random.Generator) -> np.ndarray:
-        return self.prices
+from tests.agents.fixed_path import FixedPath
 
 
 class Ladder(mesa.Agent):
