@@ -94,7 +94,8 @@ class LeveragedConfig:
             below this (> 1: before the account is liquidatable).
         target_ratio: Equity / maintenance the rule restores.
         top_up_budget_frac: Total top-ups a trader may deposit over its life,
-            as a multiple of ``usd`` (``top_up`` only).
+            as a fraction of ``usd`` in [0, 1] (``top_up`` only): at most its
+            initial stake again.
         reopen_prob: Probability per step that a closed-out trader re-enters
             (0 = never).
         refill_on_reopen: On re-entry, deposit up to ``usd`` of equity from
@@ -147,7 +148,7 @@ def validate_leveraged_config(cfg: Any, prefix: str = "agents.leveraged") -> Non
     if cfg.target_ratio < cfg.trigger_ratio:
         _fail(f"{prefix}.target_ratio", cfg.target_ratio,
               f"must be >= trigger_ratio ({cfg.trigger_ratio})")
-    _number(f"{prefix}.top_up_budget_frac", cfg.top_up_budget_frac, 0.0)
+    _number(f"{prefix}.top_up_budget_frac", cfg.top_up_budget_frac, 0.0, 1.0)
     _number(f"{prefix}.reopen_prob", cfg.reopen_prob, 0.0, 1.0)
     for key in ("refill_on_reopen", "all_venues"):
         if not isinstance(getattr(cfg, key), bool):

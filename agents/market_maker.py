@@ -58,6 +58,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from sim.checks import check_number as _number
 from sim.checks import invalid as _fail
 from sim.view import CANCEL, LIMIT, STATUS_RESTING
 
@@ -109,9 +110,7 @@ def validate_withdrawal_config(cfg: Any, prefix: str = "agents.market_maker.with
         _fail(f"{prefix}.enabled", cfg.enabled, "must be true or false")
     for key in ("calm_halflife_steps", "vol_widen_ratio", "vol_pull_ratio", "usage_widen",
                 "usage_pull", "max_spread_mult", "min_size_frac"):
-        v = getattr(cfg, key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-            _fail(f"{prefix}.{key}", v, "must be a number")
+        _number(f"{prefix}.{key}", getattr(cfg, key))
     if cfg.calm_halflife_steps < 1:
         _fail(f"{prefix}.calm_halflife_steps", cfg.calm_halflife_steps, "must be >= 1")
     if cfg.vol_widen_ratio < 1.0:
@@ -123,6 +122,9 @@ def validate_withdrawal_config(cfg: Any, prefix: str = "agents.market_maker.with
         _fail(f"{prefix}.usage_widen", cfg.usage_widen, "must be >= 0")
     if cfg.usage_pull <= cfg.usage_widen:
         _fail(f"{prefix}.usage_pull", cfg.usage_pull, f"must be > usage_widen ({cfg.usage_widen})")
+    if cfg.usage_pull > 1.0:
+        _fail(f"{prefix}.usage_pull", cfg.usage_pull,
+              "must be <= 1 (a share of equity: IM / equity above 1 already blocks new quotes)")
     if cfg.max_spread_mult < 1.0:
         _fail(f"{prefix}.max_spread_mult", cfg.max_spread_mult, "must be >= 1")
     if not 0.0 <= cfg.min_size_frac <= 1.0:

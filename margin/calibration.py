@@ -151,6 +151,16 @@ def load_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             )
         data[col] = arr
 
+    # A bar's high is its largest price and its low its smallest (open and close are
+    # not held to them: exchanges' bars do print an open or close a tick outside).
+    bad = data["high"] < data["low"]
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{p}: data row {row + 1} has high {data['high'][row]} < low {data['low'][row]}: "
+            f"a bar's high must be >= its low"
+        )
+
     index = pd.DatetimeIndex(ts, name="timestamp_utc")
     dup = index.duplicated(keep=False)
     if dup.any():

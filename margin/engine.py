@@ -36,6 +36,7 @@ __all__ = [
     "MarginInputs",
     "MarginResult",
     "available_engines",
+    "engine_class",
     "make_engine",
     "register_engine",
 ]
@@ -240,6 +241,17 @@ def register_engine(cls: type[MarginEngine]) -> type[MarginEngine]:
 def available_engines() -> list[str]:
     """Names accepted by :func:`make_engine`."""
     return sorted(_REGISTRY)
+
+
+def engine_class(name: str) -> type[MarginEngine]:
+    """The registered regime class of ``name``.
+
+    Raises:
+        ValueError: Unknown name; the message lists the valid ones.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown margin regime {name!r}; valid: {', '.join(available_engines())}")
+    return _REGISTRY[name]
 
 
 def make_engine(name: str, **params: Any) -> MarginEngine:

@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
-__all__ = ["check_choice", "check_number", "invalid"]
+__all__ = ["MAX_MAGNITUDE", "check_choice", "check_number", "invalid"]
+
+MAX_MAGNITUDE = 1e15
+"""Largest size of a number without a bound of its own: no amount, count or rate of a
+world is meaningfully larger (world GDP is about 1e14 USD), and products of larger
+ones overflow float64 sums of a step."""
 
 
 def invalid(key: str, value: Any, allowed: str) -> NoReturn:
@@ -21,9 +26,17 @@ def invalid(key: str, value: Any, allowed: str) -> NoReturn:
 
 def check_number(key: str, value: Any, lo: float | None = None, hi: float | None = None,
                  lo_open: bool = False) -> None:
-    """A real number (not a bool, not NaN) with ``lo <= value`` (``<`` if ``lo_open``) ``<= hi``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        invalid(key, value, "must be a number")
+    """A finite real number (not a bool, NaN or infinity) in ``lo <= value <= hi``.
+
+    ``lo_open`` makes the lower bound strict; without ``hi`` the size is at most
+    :data:`MAX_MAGNITUDE`. Infinity is refused everywhere:
+    no parameter of a run has a meaning at infinity, and an infinite size,
+    price or rate passes every range check only to overflow in a kernel.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        invalid(key, value, "must be a finite number")
+    if hi is None and abs(value) > MAX_MAGNITUDE:
+        invalid(key, value, f"must be <= {MAX_MAGNITUDE:.0e} in size")
     if lo is not None and (value < lo or (lo_open and value == lo)):
         invalid(key, value, f"must be {'>' if lo_open else '>='} {lo}")
     if hi is not None and value > hi:

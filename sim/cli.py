@@ -15,19 +15,34 @@ job (a protocol's ``margin`` starts as ``None``, below which Hydra cannot set
 keys); such overrides cannot be swept.
 
 Sweeps (``-m``/``--multirun``, any Hydra launcher: basic, joblib, submitit,
-ray) write ``done.json`` last into each job's directory and skip jobs that
-have one, so a sweep rerun into the same ``hydra.sweep.dir`` resumes; a job
-that fails records ``failed.json`` with a one-line error and the sweep goes on.
+ray) write ``done.json`` last into each job's directory, with the fingerprints
+of the job's resolved config and of the code (:mod:`sim.provenance`); a sweep
+rerun into the same ``hydra.sweep.dir`` skips a job only when both match, and
+re-runs it otherwise (a job directory named by job number may hold another
+job's run). A job that fails records ``failed.json`` with a one-line error and
+the sweep goes on; :class:`SweepStatus` counts the jobs at the end, prints
+``sweep: N done, M skipped, K failed`` and the command exits with status 1
+when any failed.
+
+Refused at the door (one line, exit status 2): a bad config value,
+``--experimental-rerun`` (Hydra would unpickle the given file, which can run
+arbitrary code) and an empty ``hydra.run.dir`` / ``hydra.sweep.dir`` (outputs
+would land in the working directory). A run stopped by the world itself (its
+prices left what the books can quote, :class:`sim.capacity.SimulationError`)
+ends with one line and exit status 1.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -39,9 +54,11 @@ from sim.config import (
     split_protocol_margin_overrides,
     validate,
 )
+from sim.capacity import SimulationError
+from sim.provenance import provenance_record
 from sim.runner import write_json_atomic
 
-__all__ = ["main"]
+__all__ = ["SweepStatus", "main"]
 
 register_configs()
 
@@ -49,9 +66,9 @@ _PROTOCOL_MARGIN_OVERRIDES: list[str] = []
 """``protocols.<i>.margin`` overrides taken from the command line by :func:`main`."""
 
 
-def _fail(message: str) -> None:
-    print(f"marginsim: config error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+def _fail(message: str, what: str = "config error", status: int = 2) -> None:
+    print(f"marginsim: {what}: {message}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
@@ -83,39 +100,118 @@ def _app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    if multirun and (out_dir / "done.json").is_file():
-        # resuming a sweep: this job finished before (its marker is written last)
-        print(f"skipped (already done): {out_dir}")
-        return
+    status = SweepStatus.job_file(hc) if multirun else None
     try:
         apply_protocol_margin_overrides(cfg, _PROTOCOL_MARGIN_OVERRIDES)
         validate(cfg)
+        provenance = provenance_record(cfg)
     except ConfigError as exc:
         if not multirun:
             _fail(str(exc))
-        _record_failure(out_dir, f"config error: {exc}")
+        _record_failure(out_dir, f"config error: {exc}", status)
         return
+    except Exception as exc:  # noqa: BLE001 - a config OmegaConf cannot even read
+        if not multirun:
+            _fail(f"{type(exc).__name__}: {_first_line(exc)}")
+        _record_failure(out_dir, f"config error: {type(exc).__name__}: {_first_line(exc)}", status)
+        return
+    if multirun and _finished_as_asked(out_dir, provenance):
+        # resuming a sweep: this job finished before with this config and code
+        print(f"skipped (already done): {out_dir}")
+        _write_status(status, "skipped", out_dir)
+        return
+    if multirun:
+        (out_dir / "done.json").unlink(missing_ok=True)  # stale or absent: run it (again)
     try:
         result = execute(cfg, out_dir)
+    except SimulationError as exc:
+        if not multirun:
+            _fail(str(exc), "run stopped", 1)
+        _record_failure(out_dir, f"run stopped: {exc}", status)
+        return
     except Exception as exc:  # noqa: BLE001 - one failing job must not stop a sweep
         if not multirun:
             raise
-        _record_failure(out_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        _record_failure(out_dir, f"{type(exc).__name__}: {_first_line(exc)}", status)
         return
     if multirun:
         (out_dir / "failed.json").unlink(missing_ok=True)
-        write_json_atomic(out_dir / "done.json", {"summary": str(result.files["summary"])})
+        write_json_atomic(out_dir / "done.json", {"summary": str(result.files["summary"]),
+                                                  **provenance})
+        _write_status(status, "done", out_dir)
     print(_summary_table(result))
     print(f"ran {cfg.steps} steps in {result.wall_seconds:.1f} s; outputs in {result.out_dir}")
     for key, path in result.files.items():
         print(f"  {key:<18} {path}")
 
 
-def _record_failure(out_dir: Path, message: str) -> None:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+def _finished_as_asked(out_dir: Path, provenance: dict[str, str]) -> bool:
+    """``done.json`` exists and records this job's config and code fingerprints."""
+    try:
+        done = json.loads((out_dir / "done.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(done, dict) and all(done.get(k) == v for k, v in provenance.items()
+                                          if k != "version")
+
+
+def _record_failure(out_dir: Path, message: str, status: Path | None = None) -> None:
     """Record a failed sweep job in ``failed.json`` and tell stderr; the sweep goes on."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "done.json").unlink(missing_ok=True)
     write_json_atomic(out_dir / "failed.json", {"error": message})
     print(f"marginsim: job failed ({out_dir}): {message}", file=sys.stderr)
+    _write_status(status, "failed", out_dir, message)
+
+
+def _write_status(path: Path | None, status: str, out_dir: Path, error: str = "") -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"status": status, "dir": str(out_dir), "error": error})
+
+
+class SweepStatus(Callback):
+    """Hydra callback counting a sweep's jobs; the command's exit status says if any failed.
+
+    Each job writes its outcome (``done``, ``skipped`` or ``failed``) to
+    ``<sweep dir>/.status/<job number>.json``; at the start of a sweep the
+    folder is emptied, at its end the outcomes are counted, the closing line
+    ``sweep: N done, M skipped, K failed`` is printed and :func:`main` exits
+    with status 1 when a job failed or never reported.
+    """
+
+    failed: int = 0
+    missing: int = 0
+
+    @staticmethod
+    def job_file(hc: Any) -> Path:
+        """Where a job of the running sweep writes its outcome."""
+        return Path(str(hc.sweep.dir)) / ".status" / f"{int(hc.job.num)}.json"
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Forget the outcomes of an earlier sweep into the same directory."""
+        import shutil
+
+        shutil.rmtree(Path(str(config.hydra.sweep.dir)) / ".status", ignore_errors=True)
+        SweepStatus.failed = SweepStatus.missing = 0
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Count the jobs' outcomes and print the closing line."""
+        folder = Path(str(config.hydra.sweep.dir)) / ".status"
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+        for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                counts[json.loads(f.read_text())["status"]] += 1
+            except (OSError, ValueError, KeyError):
+                counts["failed"] += 1
+        SweepStatus.failed = counts["failed"]
+        print(f"sweep: {counts['done']} done, {counts['skipped']} skipped, "
+              f"{counts['failed']} failed ({config.hydra.sweep.dir})")
 
 
 _VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
@@ -139,12 +235,36 @@ def _prevalidate(argv: list[str]) -> None:
         load_config(overrides)
     except ConfigError as exc:
         _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - never a traceback for bad input
+        _fail(f"{type(exc).__name__}: {_first_line(exc)}")
+
+
+def _refuse_unsafe(argv: list[str]) -> None:
+    """Refuse arguments that would run code from a file or write into the working directory."""
+    for a in argv:
+        if a == "--experimental-rerun" or a.startswith("--experimental-rerun="):
+            _fail("--experimental-rerun is not supported: it unpickles the given file, which "
+                  "can run any code; rerun a job from its .hydra/overrides.yaml instead",
+                  "argument error")
+        key, _, value = a.lstrip("+").partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "=" in a \
+                and value.strip().strip("'\"") in ("", ".", "./"):
+            _fail(f"{key} = {value!r} is invalid: must name an output directory (empty would "
+                  f"write the run's files into the working directory)", "argument error")
 
 
 def main() -> None:
-    """Validate the overrides, take out per-protocol margin ones, then hand over to Hydra."""
+    """Validate the overrides, take out per-protocol margin ones, then hand over to Hydra.
+
+    Exits with status 2 on bad input (before any work), 1 when a run stopped or
+    a sweep had failed jobs.
+    """
+    _refuse_unsafe(sys.argv[1:])
     _prevalidate(sys.argv[1:])
     rest, margin = split_protocol_margin_overrides(sys.argv[1:])
     _PROTOCOL_MARGIN_OVERRIDES[:] = margin
     sys.argv[1:] = rest
+    SweepStatus.failed = 0
     _app()
+    if SweepStatus.failed:
+        raise SystemExit(1)

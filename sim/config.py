@@ -12,14 +12,13 @@ with one line naming the key, the bad value and what is allowed.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from agents.arbitrageur import ArbitrageurConfig, validate_arbitrageur_config
 from agents.fundamentalist import FundamentalistConfig, validate_fundamentalist_config
@@ -27,6 +26,7 @@ from agents.leveraged import LeveragedConfig, validate_leveraged_config
 from agents.liquidator import LiquidatorConfig, validate_liquidator_config
 from agents.market_maker import LiquidityWithdrawalConfig, validate_withdrawal_config
 from agents.momentum import MomentumConfig, validate_momentum_config
+from sim.checks import check_number
 from sim.liquidation import LiquidationConfig, validate_liquidation_config
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "RunConfig",
     "ScenarioConfig",
     "apply_protocol_margin_overrides",
+    "finish_config",
     "load_config",
     "plain_config",
     "register_configs",
@@ -88,7 +89,9 @@ class MarketConfig:
     quote: str = "USD"
     step_seconds: float = 60.0
     assets: list[AssetConfig] = field(default_factory=lambda: [AssetConfig()])
-    correlation: list[list[float]] = field(default_factory=lambda: [[1.0]])
+    correlation: list[list[Any]] = field(default_factory=lambda: [[1.0]])
+    """Correlation matrix of the assets' GBM shocks, one row per asset (numbers; integers
+    such as ``1`` are read as floats)."""
 
 
 @dataclass
@@ -399,12 +402,10 @@ def _fail(key: str, value: Any, allowed: str) -> None:
 
 def _check_range(key: str, value: float, lo: float | None = None, hi: float | None = None,
                  lo_open: bool = False) -> None:
-    if not isinstance(value, (int, float)) or math.isnan(value):
-        _fail(key, value, "must be a number")
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        _fail(key, value, f"must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None and value > hi:
-        _fail(key, value, f"must be <= {hi}")
+    try:
+        check_number(key, value, lo, hi, lo_open)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
@@ -425,10 +426,30 @@ def _validate_market(m: Any) -> None:
         _check_range(f"market.assets[{i}].drift", a.drift, -10.0, 10.0)
         _check_range(f"market.assets[{i}].tick_size", a.tick_size, 0.0, lo_open=True)
         _check_range(f"market.assets[{i}].lot_size", a.lot_size, 0.0, lo_open=True)
-        if a.price / a.tick_size > 1e12:
-            _fail(f"market.assets[{i}].tick_size", a.tick_size, "price/tick_size must be <= 1e12")
-    corr = np.asarray(m.correlation, dtype=float)
+        from sim.capacity import MAX_TICKS, MIN_TICKS
+
+        ticks = a.price / a.tick_size
+        if ticks > MAX_TICKS:
+            _fail(f"market.assets[{i}].tick_size", a.tick_size,
+                  f"price/tick_size must be <= {MAX_TICKS:.0e}")
+        if ticks < MIN_TICKS:
+            _fail(f"market.assets[{i}].tick_size", a.tick_size,
+                  f"must be <= price/{MIN_TICKS:.0f} = {a.price / MIN_TICKS:g} (a tick of at most "
+                  f"1 % of the price; coarser books cannot quote a spread)")
+        if a.lot_size * a.price > 1e9:
+            _fail(f"market.assets[{i}].lot_size", a.lot_size,
+                  f"a lot is worth {a.lot_size * a.price:.3g} {m.quote}: must be <= 1e9")
     n = len(m.assets)
+    for r, row in enumerate(m.correlation):
+        if not isinstance(row, list | ListConfig) or len(row) != n:
+            _fail("market.correlation", m.correlation,
+                  f"must be a {n}x{n} matrix (one row per asset)")
+        for c, x in enumerate(row):
+            _check_range(f"market.correlation[{r}][{c}]", x, -1.0, 1.0)
+    try:
+        corr = np.asarray(m.correlation, dtype=float)
+    except ValueError:
+        _fail("market.correlation", m.correlation, f"must be a {n}x{n} matrix (one row per asset)")
     if corr.shape != (n, n):
         _fail("market.correlation", m.correlation, f"must be a {n}x{n} matrix (one row per asset)")
     if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0):
@@ -470,23 +491,45 @@ def _validate_protocols(protocols: Any, market_assets: list[str]) -> None:
 
 
 def _validate_margin(m: Any, assets: list[str], quote: str, step_seconds: float,
-                     key: str = "margin") -> None:
+                     key: str = "margin", market_assets: list[str] | None = None) -> None:
     from margin.engine import available_engines
-    from sim.regimes import build_engine
+    from sim.regimes import build_engine, check_param_kinds
     from sim.scenarios.gbm import SECONDS_PER_YEAR
 
     if not m._target_:
         _choice(f"{key}.name", m.name, tuple(available_engines()))
+    known = [quote, *assets]
+    stale = [name for name in m.haircuts if name not in known]
+    if stale:
+        name = stale[0]
+        unpriced = [a for a in assets if a not in m.haircuts]
+        if len(stale) == 1 and len(unpriced) == 1 and market_assets is not None \
+                and unpriced[0] in market_assets:
+            i = market_assets.index(unpriced[0])
+            _fail(f"market.assets[{i}].name", unpriced[0],
+                  f"{key}.haircuts still names {name}, which is no longer an asset; give the "
+                  f"renamed asset its haircut ({key}.haircuts.{unpriced[0]}=... "
+                  f"~{key}.haircuts.{name})")
+        _fail(f"{key}.haircuts.{name}", m.haircuts[name],
+              f"unknown asset; known: {', '.join(known)}")
     for name, h in m.haircuts.items():
-        if name not in [*assets, quote]:
-            _fail(f"{key}.haircuts.{name}", h, f"unknown asset; known: {', '.join([quote, *assets])}")
         _check_range(f"{key}.haircuts.{name}", h, 0.0, 1.0)
         if h >= 1.0:
             _fail(f"{key}.haircuts.{name}", h, "must be < 1")
     try:
+        check_param_kinds(m, key)
+    except ValueError as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
+    try:
         build_engine(m, [quote, *assets], SECONDS_PER_YEAR / step_seconds)
-    except (ValueError, ImportError) as exc:
-        raise ConfigError(f"{key} ({m.name}): {str(exc).splitlines()[0]}") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any engine's constructor: one line, never a traceback
+        text = str(exc).strip().splitlines()
+        detail = text[0] if text else type(exc).__name__
+        if not isinstance(exc, ValueError | ImportError):
+            detail = f"{key}.params do not fit the {m.name} engine ({type(exc).__name__}: {detail})"
+        raise ConfigError(f"{key} ({m.name}): {detail}") from None
 
 
 TOKEN_KINDS = ("receipt", "stablecoin")
@@ -546,13 +589,28 @@ def universal_margin_config(c: Any, default: Any = None) -> Any:
     return _margin_preset(str(c.universal_regime))
 
 
-def _validate_scenario(s: Any, market: Any) -> None:
+def _validate_scenario(s: Any, market: Any, steps: int) -> None:
+    """Build the scenario once (it checks its own params and data files) and check the path.
+
+    Beyond its params, the fundamental path must stay where the books can quote
+    it (:func:`sim.capacity.check_price_path`): a tick of at most 1 % of the
+    price and at most 1e12 ticks, over a replayed window at the start and for
+    the volatility the scenario can reach.
+    """
+    from sim.capacity import check_scenario_path
     from sim.scenarios import build_scenario
 
     try:
-        build_scenario(s, market)
-    except (ValueError, TypeError, OSError) as exc:
-        raise ConfigError(f"scenario ({s.name}): {str(exc).splitlines()[0]}") from None
+        scenario = build_scenario(s, market)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any builder: one line, never a traceback
+        text = str(exc).strip().splitlines()
+        detail = text[0] if text else type(exc).__name__
+        if not isinstance(exc, ValueError | TypeError | OSError):
+            detail = f"{type(exc).__name__}: {detail}"
+        raise ConfigError(f"scenario ({s.name}): {detail}") from None
+    check_scenario_path(scenario, s, market, steps)
 
 
 def _validate_agents(a: Any) -> None:
@@ -608,13 +666,24 @@ def validate(cfg: Any) -> Any:
         ConfigError: One line naming the first bad key, its value and what is
             allowed.
     """
+    from sim.config_schema import check_schema, resolve_or_fail
+
+    check_schema(cfg)
+    resolve_or_fail(cfg)
+    _check_type("seed", cfg.seed, int)
     _check_range("seed", cfg.seed, 0, 2**63 - 1)
+    _check_type("steps", cfg.steps, int)
     _check_range("steps", cfg.steps, 1, 100_000_000)
+    for key in ("progress", "check_invariants"):
+        _check_type(key, getattr(cfg, key), bool)
+    _check_type("output.figures", cfg.output.figures, bool)
     _validate_market(cfg.market)
     _validate_protocols(cfg.protocols, [a.name for a in cfg.market.assets])
     _validate_tokens(cfg)
-    assets = [a.name for a in cfg.market.assets] + token_names(cfg)
-    _validate_margin(cfg.margin, assets, cfg.market.quote, cfg.market.step_seconds)
+    market_assets = [a.name for a in cfg.market.assets]
+    assets = market_assets + token_names(cfg)
+    _validate_margin(cfg.margin, assets, cfg.market.quote, cfg.market.step_seconds,
+                     market_assets=market_assets)
     for i, p in enumerate(cfg.protocols):
         if p.margin is not None:
             _validate_margin(p.margin, assets, cfg.market.quote, cfg.market.step_seconds,
@@ -628,11 +697,22 @@ def validate(cfg: Any) -> Any:
         _validate_margin(universal, assets, cfg.market.quote, cfg.market.step_seconds,
                          "contagion.universal_regime")
     _validate_agents(cfg.agents)
-    _validate_scenario(cfg.scenario, cfg.market)
+    from sim.capacity import check_run_memory
+
+    check_run_memory(cfg)
+    _validate_scenario(cfg.scenario, cfg.market, int(cfg.steps))
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
     _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
     _check_range("output.burn_in_steps", cfg.output.burn_in_steps, 0, 100_000_000)
     return cfg
+
+
+def _check_type(key: str, value: Any, kind: type) -> None:
+    """``value`` is exactly of ``kind`` (a bool is not an int here, an int not a bool)."""
+    if kind is bool and not isinstance(value, bool):
+        _fail(key, value, "must be true or false")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        _fail(key, value, "must be an integer")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -767,9 +847,11 @@ def load_config(overrides: list[str] | None = None, *, validate_values: bool = T
     try:
         if not was_initialized:
             initialize_config_module(config_module="conf", version_base="1.3")
-        hydra_ov, margin_ov = split_protocol_margin_overrides(list(overrides or []))
+        hydra_ov, _ = split_protocol_margin_overrides(list(overrides or []))
+        from sim.config_schema import check_overrides
+
+        check_overrides(hydra_ov, None)
         cfg = compose(config_name="config", overrides=hydra_ov)
-        apply_protocol_margin_overrides(cfg, margin_ov)
     except (OmegaConfBaseException, Exception) as exc:  # noqa: BLE001 - Hydra raises many types
         if isinstance(exc, ConfigError):
             raise
@@ -777,6 +859,32 @@ def load_config(overrides: list[str] | None = None, *, validate_values: bool = T
     finally:
         if not was_initialized:
             GlobalHydra.instance().clear()
+    return finish_config(cfg, list(overrides or []), validate_values=validate_values)
+
+
+def finish_config(cfg: DictConfig, overrides: list[str], *, validate_values: bool = True
+                  ) -> DictConfig:
+    """What :func:`load_config` does after Hydra composed ``cfg`` from ``overrides``.
+
+    Checks the override values composition would silently change
+    (:func:`sim.config_schema.check_overrides`), applies the
+    ``protocols.<i>.margin`` ones and validates the result.
+
+    Raises:
+        ConfigError: One line naming the key and what is allowed.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sim.config_schema import check_overrides
+
+    hydra_ov, margin_ov = split_protocol_margin_overrides(overrides)
+    try:
+        check_overrides(hydra_ov, cfg)
+        apply_protocol_margin_overrides(cfg, margin_ov)
+    except ConfigError:
+        raise
+    except (OmegaConfBaseException, Exception) as exc:  # noqa: BLE001 - OmegaConf raises many types
+        raise ConfigError(_one_line(exc)) from None
     if validate_values:
         validate(cfg)
     return cfg

@@ -41,6 +41,7 @@ import numpy as np
 
 from margin.engine import InstrumentSpecs, MarginInputs
 from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
+from sim.capacity import MAX_TICKS, check_fundamentals
 from sim.config import plain_config, token_names, validate
 from sim.funding import mark_price
 from sim.instruments import PERP, SPOT, Instrument
@@ -165,6 +166,9 @@ class MarketModel(mesa.Model):
         self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets], *token_names(cfg)]
         self._n_mkt = 1 + len(m.assets)
         """Quote plus market assets: the oracle's assets; issued tokens follow."""
+        ticks = np.array([float(a.tick_size) for a in m.assets])
+        self._quotable = (ticks, ticks * MAX_TICKS)
+        """Lowest and highest fundamental price per market asset the books can quote."""
         self.scenario = build_scenario(cfg.scenario, m)
         from sim.tokens import TokenBook
 
@@ -518,6 +522,7 @@ class MarketModel(mesa.Model):
         t = self.steps
         n = self._n_mkt
         self.fundamental[1:n] = self.scenario.advance(self.scenario_rng)
+        check_fundamentals(t, self.fundamental[1:n], self.asset_names[1:n], *self._quotable)
         self.asset_prices[1:n] = self.oracle.publish(self.fundamental[1:n],
                                                     latency=self.scenario.oracle_latency(t),
                                                     stale=self.scenario.oracle_stale(t))

@@ -12,6 +12,7 @@ annualising price history) are supplied here, so configs stay per-regime.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -40,6 +41,62 @@ def _params(margin_cfg: Any) -> dict[str, Any]:
     if isinstance(params, DictConfig):
         params = OmegaConf.to_container(params, resolve=True)
     return dict(params or {})
+
+
+def check_param_kinds(margin_cfg: Any, key: str = "margin") -> None:
+    """``margin.params`` values have the kind of the regime constructor's defaults.
+
+    A parameter whose default is a number (or ``None`` with a ``float | None``
+    annotation) must be a finite real number (not a boolean) of size at most
+    :data:`sim.checks.MAX_MAGNITUDE`, an integer
+    parameter an integer, a boolean one ``true`` or ``false``; parameters
+    with other defaults are left to the constructor. User engines
+    (``_target_``) are not checked here.
+
+    Raises:
+        ValueError: ``<key>.params.<name> = <value> is invalid: ...`` (one line).
+    """
+    import inspect
+
+    from margin.engine import engine_class
+    from sim.checks import check_number, invalid
+
+    if getattr(margin_cfg, "_target_", None):
+        return
+    try:
+        cls = engine_class(margin_cfg.name)
+    except ValueError:
+        return
+    sig = inspect.signature(cls.__init__).parameters
+    defaults = {n: p.default for n, p in sig.items() if p.default is not inspect.Parameter.empty}
+    for name, value in _params(margin_cfg).items():
+        if name not in defaults:
+            continue
+        default, k = defaults[name], f"{key}.params.{name}"
+        if default is None and str(sig[name].annotation) in ("float | None", "int | None"):
+            if value is not None:  # an optional number, e.g. static's max_leverage
+                check_number(k, value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                invalid(k, value, "must be true or false")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                invalid(k, value, "must be an integer")
+            check_number(k, value)
+        elif isinstance(default, float):
+            check_number(k, value)
+    if margin_cfg.name == "portfolio":
+        from margin.portfolio import PRESETS
+
+        under = _params(margin_cfg).get("underlyings", {})
+        if not isinstance(under, Mapping):
+            invalid(f"{key}.params.underlyings", under,
+                    "must map asset names to presets, e.g. {BTC: deribit_btc}")
+        if isinstance(under, Mapping):
+            for asset, preset in under.items():
+                if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+                    invalid(f"{key}.params.underlyings.{asset}", preset,
+                            f"must be one of {', '.join(PRESETS)} or null")
 
 
 def build_engine(margin_cfg: Any, asset_names: list[str], periods_per_year: float) -> MarginEngine:
@@ -73,6 +130,9 @@ def build_engine(margin_cfg: Any, asset_names: list[str], periods_per_year: floa
             return make_engine(name, tables=tier_tables(asset_names, **tiers), **params)
         if name == "portfolio":
             under = params.pop("underlyings", {})
+            if not isinstance(under, Mapping):
+                raise ValueError(f"params.underlyings = {under!r} is invalid: must map "
+                                 f"asset names to presets, e.g. {{BTC: deribit_btc}}")
             return make_engine(name, underlyings=[None] + [under.get(a) for a in asset_names[1:]],
                                **params)
         if name == "adaptive":
