@@ -69,11 +69,12 @@ def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
                      f"{p['margin_peak_to_trough'] or float('nan'):.1f}")
         liq = s.get("liquidation", {}).get(name)
         if liq:
-            lines.append(f"{name}: {liq['events']:.0f} liquidation events ({liq['liquidations']:.0f} "
-                         f"by liquidators, {liq['backstops']:.0f} backstops), notional "
-                         f"{liq['notional']:,.0f}, insolvency {liq['insolvency']:,.0f}, bad debt "
-                         f"{liq['bad_debt_total']:,.0f} (at mark {p['bad_debt_total_at_mark']:,.0f}), "
-                         f"deepest cascade {liq['max_depth']:.0f} rounds")
+            lines.append(f"{name}: {liq['events']:.0f} liquidation events "
+                         f"({liq['liquidations']:.0f} by liquidators, {liq['backstops']:.0f} "
+                         f"backstops), notional {liq['notional']:,.0f}, insolvency "
+                         f"{liq['insolvency']:,.0f}, bad debt {liq['bad_debt_total']:,.0f} "
+                         f"(at mark {liq['bad_debt_total_at_mark']:,.0f}), deepest cascade "
+                         f"{liq['max_depth']:.0f} rounds")
     cons = s.get("conservation")
     if cons:
         worst = max((e["worst_ratio"] or 0.0 for g in ("assets", "perps")

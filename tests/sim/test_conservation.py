@@ -22,6 +22,7 @@ DEFAULT_SHORT = ["steps=60", "output.figures=false"]  # the default world, befor
 
 @pytest.fixture(scope="module")
 def default_model():
+    """The default world after 60 steps (shared; tests repair what they corrupt)."""
     model = MarketModel(load_config(DEFAULT_SHORT))
     for _ in range(model.cfg.steps):
         model.step()
@@ -34,6 +35,7 @@ def _trader(model):
 
 @pytest.mark.parametrize("amount", [0.1, 0.01, -0.01])
 def test_a_cent_on_one_balance_of_the_default_world_is_caught(default_model, amount):
+    """0.1 and 0.01 USD on one trader's balance fail the supply check; repaired, it passes."""
     model, row = default_model, _trader(default_model)
     check_conservation(model.ledger, model.marks)  # honest: passes
     col = model.ledger._rows["collateral"]  # tests only: bypass the ledger's API
@@ -59,6 +61,7 @@ def test_a_cent_on_one_balance_of_the_default_world_is_caught(default_model, amo
 
 
 def test_run_records_the_measured_imbalance_every_step(tmp_path):
+    """With check_invariants every step is measured; figures per asset and perp are recorded."""
     res = sim.run([*DEFAULT_SHORT, "steps=40", "check_invariants=true"], out_dir=tmp_path)
     cons = json.loads((tmp_path / "summary.json").read_text())["conservation"]
     assert cons == res.summary["conservation"]
@@ -79,6 +82,7 @@ def test_run_records_the_measured_imbalance_every_step(tmp_path):
 
 
 def test_without_per_step_checks_the_final_check_is_recorded(tmp_path):
+    """Without per-step checks the report holds the final check only."""
     res = sim.run([*DEFAULT_SHORT, "steps=20"], out_dir=tmp_path)
     cons = res.summary["conservation"]
     assert cons["steps_checked"] == 1 and cons["ok"] is True

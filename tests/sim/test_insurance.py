@@ -1,5 +1,7 @@
-"""The insurance fund valued at mark (sim.insurance): a forced rally makes the fund's
-taken-over shorts lose far more than its cash, and the outputs must say so.
+"""The insurance fund valued at mark (sim.insurance), tested on a forced rally.
+
+A rally makes the fund's taken-over shorts lose far more than its cash, and the
+outputs must say so.
 
 The default world is run with its fundamental path multiplied by up to 10 over
 steps 150-159 (a forced rally; the jump-crash scenario only falls). Leveraged
@@ -83,6 +85,7 @@ def _row_value(model, row):
 
 
 def test_rally_fund_holds_shorts_worth_far_less_than_its_cash(rally_run):
+    """Shorts at mark, equity millions below cash, loss = initial - equity and its split."""
     _, summary, _ = rally_run
     p = summary["protocols"]["alpha"]
     shorts = {k: v for k, v in p["insurance_positions"].items() if v["size"] < 0}
@@ -102,6 +105,7 @@ def test_rally_fund_holds_shorts_worth_far_less_than_its_cash(rally_run):
 
 
 def test_negative_fund_equity_is_bad_debt_at_mark(rally_run):
+    """What the fund cannot cover at mark is bad debt at mark, beside the recorded."""
     _, summary, _ = rally_run
     p = summary["protocols"]["alpha"]
     recorded = summary["liquidation"]["alpha"]["bad_debt_total"]
@@ -110,9 +114,13 @@ def test_negative_fund_equity_is_bad_debt_at_mark(rally_run):
     assert p["bad_debt_uncovered_at_mark"] > 1e6
     assert p["bad_debt_recorded"] == pytest.approx(recorded)
     assert p["bad_debt_total_at_mark"] == pytest.approx(recorded + p["bad_debt_uncovered_at_mark"])
+    liq = summary["liquidation"]["alpha"]
+    assert liq["bad_debt_uncovered_at_mark"] == pytest.approx(p["bad_debt_uncovered_at_mark"])
+    assert liq["bad_debt_total_at_mark"] == pytest.approx(p["bad_debt_total_at_mark"])
 
 
 def test_fund_equity_is_the_value_of_its_ledger_row(rally_model):
+    """Equity, cash and notional equal the fund row's values computed by loops."""
     model = rally_model
     p = model.protocols[0]
     want = _row_value(model, p.insurance)
@@ -131,6 +139,7 @@ def test_fund_equity_is_the_value_of_its_ledger_row(rally_model):
 
 
 def test_fund_columns_per_step_and_last_row_equals_summary(rally_run):
+    """The per-step columns exist and their last row is the summary."""
     res, summary, ts = rally_run
     cols = ["insurance_cash", "insurance_equity", "insurance_position_notional", "insurance_loss",
             "bad_debt_uncovered_at_mark", "bad_debt_total_at_mark"]
@@ -145,3 +154,17 @@ def test_fund_columns_per_step_and_last_row_equals_summary(rally_run):
     assert (ts["alpha.bad_debt_uncovered_at_mark"] == np.maximum(
         -ts["alpha.insurance_equity"], 0.0)).all()
     assert (res.timeseries.columns == ts.columns).all()
+
+
+def test_cli_table_shows_the_funds_marked_equity_and_loss(rally_run):
+    """The CLI's summary line shows equity at mark, cash, loss and bad debt at mark."""
+    from sim.cli import _summary_table
+
+    res, summary, _ = rally_run
+    p = summary["protocols"]["alpha"]
+    table = _summary_table(res)
+    assert f"equity at mark {p['insurance_equity']:,.0f}" in table
+    assert f"loss {p['insurance_loss']:,.0f}" in table
+    assert f"cash {p['insurance_cash']:,.0f}" in table
+    assert f"at mark {p['bad_debt_total_at_mark']:,.0f}" in table
+    assert "ledger conserved: True" in table
