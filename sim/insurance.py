@@ -63,6 +63,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.ledger import InstrumentKind
+
 __all__ = ["InsuranceState", "insurance_metric_names", "insurance_state"]
 
 _METRICS = ("insurance_cash", "insurance_equity", "insurance_position_notional",
@@ -121,7 +123,7 @@ def insurance_state(ledger: Any, row: int, asset_prices: Any, marks: Any, initia
         value = float(ledger.account_value(p, m)[row])
     pos = ledger.position[row]
     entry = ledger.entry_price[row]
-    perp = ledger.instrument_kind == 1
+    perp = ledger.instrument_kind == InstrumentKind.PERP
     held = np.flatnonzero(perp & (pos != 0.0))
     positions = {int(j): {"size": float(pos[j]), "mark": float(m[j]), "entry": float(entry[j]),
                           "notional": float(abs(pos[j]) * m[j]),
