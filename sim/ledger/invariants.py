@@ -51,8 +51,17 @@ quantities (a worst-case bound on accumulated round-off: each IEEE operation
 errs by at most ``eps / 2`` of its result, and ``4 * eps`` leaves room for the
 few updates that chain a product, a sum and a quotient). Honest rounding
 should never trip a check; a corruption larger than this bound does, whatever
-``rtol`` (in practice the bound is loose: observed discrepancies are around
-1e-6 of it).
+``rtol``.
+
+``rtol`` defaults to 0: the bound alone is the tolerance. A relative slack is
+judged against the total, which hides small corruptions in a large ledger
+(1e-9 of the default run's 1.1e8 USD of balances is 0.11 USD, so a 0.1 USD
+corruption of one balance passed), while the bound grows with the work done
+(1.6e-4 USD after the default 1,440-step run). Measured over every step of 14
+default-world runs (seeds, shock scenarios, a replay, four regimes, two venues),
+honest round-off used at most 2.1 % of the bound (early in a run, when few
+updates have been made) and at most 7.2e-15 of the terms compared.
+:class:`ConservationMonitor` records these measurements for ``summary.json``.
 """
 
 from __future__ import annotations
