@@ -79,15 +79,25 @@ def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
         track = e["tracking_error_bps"] if e["tracking_error_bps"] is not None else float("nan")
         lines.append(f"{name:<22}{e['trades']:>8}{e['notional']:>16,.0f}{spread:>12.2f}{track:>11.2f}")
     for name, p in s["protocols"].items():
-        lines.append(f"{name}: fees {p['fees_collected']:,.0f}, insurance fund "
-                     f"{p['insurance_fund']:,.0f}, total margin peak/trough "
+        lines.append(f"{name}: fees {p['fees_collected']:,.0f}, insurance fund: equity at mark "
+                     f"{p['insurance_equity']:,.0f} (cash {p['insurance_cash']:,.0f}, positions "
+                     f"{p['insurance_position_notional']:,.0f} notional), loss "
+                     f"{p['insurance_loss']:,.0f}, total margin peak/trough "
                      f"{p['margin_peak_to_trough'] or float('nan'):.1f}")
         liq = s.get("liquidation", {}).get(name)
         if liq:
-            lines.append(f"{name}: {liq['events']:.0f} liquidation events ({liq['liquidations']:.0f} "
-                         f"by liquidators, {liq['backstops']:.0f} backstops), notional "
-                         f"{liq['notional']:,.0f}, insolvency {liq['insolvency']:,.0f}, bad debt "
-                         f"{liq['bad_debt_total']:,.0f}, deepest cascade {liq['max_depth']:.0f} rounds")
+            lines.append(f"{name}: {liq['events']:.0f} liquidation events "
+                         f"({liq['liquidations']:.0f} by liquidators, {liq['backstops']:.0f} "
+                         f"backstops), notional {liq['notional']:,.0f}, insolvency "
+                         f"{liq['insolvency']:,.0f}, bad debt {liq['bad_debt_total']:,.0f} "
+                         f"(at mark {liq['bad_debt_total_at_mark']:,.0f}), deepest cascade "
+                         f"{liq['max_depth']:.0f} rounds")
+    cons = s.get("conservation")
+    if cons:
+        worst = max((e["worst_ratio"] or 0.0 for g in ("assets", "perps")
+                     for e in cons[g].values()), default=0.0)
+        lines.append(f"ledger conserved: {cons['ok']} over {cons['steps_checked']} checks, worst "
+                     f"imbalance {worst:.2g} of the round-off tolerance")
     return "\n".join(lines)
 
 

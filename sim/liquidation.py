@@ -98,7 +98,10 @@ Simplifications: spot borrows (negative risky-asset balances) are not bought
 back in the book by liquidators — the fund takes them over at the index in the
 backstop or the waterfall (no price impact); ADL needs perp positions, so a
 deficit from spot exposure alone goes insurance → socialisation → bad debt;
-the insurance fund holds what it takes rather than unwinding it; the resting
+the insurance fund holds what it takes rather than unwinding it (its marked
+equity, the positions it holds, its loss, and what it cannot cover at mark —
+reported as bad debt at mark beside the recorded write-offs, not fed back into
+the waterfall — are in :mod:`sim.insurance`); the resting
 orders of a liquidated account are cancelled first (Binance cancels all open
 orders before liquidating). Deficits, fees and write-offs are in the quote
 asset (asset 0, the model's ``market.quote``).
@@ -917,13 +920,20 @@ class LiquidationEngine:
         """Run totals per protocol name, for ``summary.json``.
 
         Keys: the :data:`STAT_KEYS` totals (``rounds`` summed over steps),
-        ``max_depth``, ``bad_debt_total`` and ``events``.
+        ``max_depth``, ``bad_debt_total`` (recorded write-offs), ``events``,
+        and bad debt at mark (:mod:`sim.insurance`): ``bad_debt_uncovered_at_mark``
+        (the insurance fund's negative marked equity, 0 when it is solvent) and
+        ``bad_debt_total_at_mark`` (the sum of both).
         """
         out = {}
+        value = getattr(self.model, "insurance_state", None)
         for p in self.model.protocols:
             entry = {k: float(v) for k, v in self.totals[p.index].items()}
             entry["max_depth"] = float(self.max_depth[p.index])
             entry["bad_debt_total"] = float(self.bad_debt[p.index])
+            uncovered = float(value(p).uncovered) if value is not None else 0.0
+            entry["bad_debt_uncovered_at_mark"] = uncovered
+            entry["bad_debt_total_at_mark"] = entry["bad_debt_total"] + uncovered
             entry["events"] = float(sum(e["protocol"] == p.index for e in self.events))
             out[p.name] = entry
         return out

@@ -45,7 +45,8 @@ from sim.capacity import MAX_TICKS, check_fundamentals
 from sim.config import plain_config, token_names, validate
 from sim.funding import mark_price
 from sim.instruments import PERP, SPOT, Instrument
-from sim.ledger import HolderKind, Ledger, check_conservation
+from sim.insurance import InsuranceState, insurance_metric_names, insurance_state
+from sim.ledger import ConservationMonitor, HolderKind, Ledger
 from sim.liquidation import LiquidationEngine, build_liquidators
 from sim.oracle import Oracle
 from sim.protocol import Protocol, make_book
@@ -102,6 +103,12 @@ class MarketModel(mesa.Model):
         cfg: A validated run config (``sim.config.RunConfig`` structure).
         check_invariants: Run the ledger conservation check after every step
             (defaults to ``cfg.check_invariants``).
+
+    Attributes:
+        conservation: The :class:`~sim.ledger.ConservationMonitor` that checks
+            the ledger after every step (with ``check_invariants``) and at the
+            end of a run (:func:`sim.runner.execute`), and records the worst
+            imbalance per asset and per perp for ``summary.json``.
     """
 
     @property
@@ -162,6 +169,7 @@ class MarketModel(mesa.Model):
             np.random.default_rng(np.random.SeedSequence([int(cfg.seed), p, 0x5EED]))
             if self.per_protocol_rng else self._rng_base for p in range(len(cfg.protocols))]
         self.check_invariants = cfg.check_invariants if check_invariants is None else check_invariants
+        self.conservation = ConservationMonitor()
         m = cfg.market
         self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets], *token_names(cfg)]
         self._n_mkt = 1 + len(m.assets)
@@ -542,7 +550,7 @@ class MarketModel(mesa.Model):
             self.tokens.revalue(self)
         self.contagion_tracker.update(self, result)
         if self.check_invariants:
-            check_conservation(self.ledger, self.marks)
+            self.conservation.check(self.ledger, self.marks, step=self.steps)
             self.liquidation.check_bad_debt()
         self._collect(result)
 
@@ -644,6 +652,7 @@ class MarketModel(mesa.Model):
                                                 "haircut_margin",
                                                 "below_maintenance", "negative_equity", "treasury",
                                                 "insurance_fund")]
+            names += insurance_metric_names(p.name)
         names += self._token_collateral_names()
         names += self.liquidation.metric_names()
         return names
@@ -741,13 +750,36 @@ class MarketModel(mesa.Model):
             mt[f"{p.name}.treasury"] = float(coll[p.treasury, 0])
         value = self.ledger.account_value(self.asset_prices, self.marks)
         for p in self.protocols:
-            # the fund may hold positions and assets taken over from bankrupt accounts
+            # the fund may hold positions and assets taken over from bankrupt accounts:
+            # insurance_fund is its marked equity (as insurance_equity), see sim.insurance
             mt[f"{p.name}.insurance_fund"] = float(value[p.insurance])
+            self._collect_insurance(mt, p, float(value[p.insurance]))
             rows = margins[p.index][0]
             for t in self.tokens.tokens:
                 if t.issuer != p.index:  # collateral value at the current collateral price
                     mt[f"{p.name}.{t.name}_collateral"] = float(
                         coll[rows, t.asset].sum() * self.asset_prices[t.asset])
+
+    def insurance_state(self, protocol: Protocol, value: float | None = None) -> InsuranceState:
+        """The protocol's insurance fund valued at the current prices (:mod:`sim.insurance`).
+
+        Args:
+            protocol: The protocol.
+            value: The fund row's account value if already computed.
+        """
+        return insurance_state(self.ledger, protocol.insurance, self.asset_prices, self.marks,
+                               float(protocol.cfg.insurance_fund), value=value)
+
+    def _collect_insurance(self, mt: dict[str, Any], p: Protocol, value: float) -> None:
+        """The fund's cash, marked equity, position notional, loss and bad debt at mark."""
+        st = self.insurance_state(p, value)
+        bad = float(self.liquidation.bad_debt.get(p.index, 0.0))
+        mt[f"{p.name}.insurance_cash"] = st.cash
+        mt[f"{p.name}.insurance_equity"] = st.equity
+        mt[f"{p.name}.insurance_position_notional"] = st.position_notional
+        mt[f"{p.name}.insurance_loss"] = st.loss
+        mt[f"{p.name}.bad_debt_uncovered_at_mark"] = st.uncovered
+        mt[f"{p.name}.bad_debt_total_at_mark"] = bad + st.uncovered
 
     # --------------------------------------------------------------- outputs
     def trades_table(self) -> dict[str, np.ndarray]:

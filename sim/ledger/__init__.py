@@ -6,7 +6,8 @@ accounts and the outside WORLD) are rows of numpy arrays owned by
 between rows (or an explicit, recorded mint/burn). Bulk operations (fill
 settlement, funding, valuation) run as numba kernels in
 :mod:`sim.ledger.kernels`; :func:`check_conservation` in
-:mod:`sim.ledger.invariants` verifies the conservation identities at any step.
+:mod:`sim.ledger.invariants` verifies the conservation identities at any step
+and :class:`ConservationMonitor` records what each check measured.
 
 Neighbours: ``sim.book`` produces the fills this ledger settles; margin
 engines in ``margin/`` read its arrays (collateral, position, entry price) and
@@ -14,6 +15,7 @@ never write them.
 """
 
 from sim.ledger.invariants import (
+    ConservationMonitor,
     LedgerInvariantError,
     Residual,
     check_conservation,
@@ -22,6 +24,7 @@ from sim.ledger.invariants import (
 from sim.ledger.ledger import HolderKind, InstrumentKind, Ledger
 
 __all__ = [
+    "ConservationMonitor",
     "HolderKind",
     "InstrumentKind",
     "Ledger",

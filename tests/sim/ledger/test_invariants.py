@@ -155,3 +155,28 @@ def test_tolerance_tracks_magnitude_of_history():
     assert usd.tolerance < 5.0  # 4e15 USD moved; worst-case round-off is about 0.2
     corrupt(led, "collateral", (rows["a"], 0), 10.0)
     raises_on(led, "supply invariant broken for asset USD")
+
+
+def test_monitor_keeps_the_worst_imbalance_over_checks():
+    """A corruption seen at one check stays in the report after it is repaired."""
+    from sim.ledger import ConservationMonitor
+
+    led, rows = busy_ledger()
+    mon = ConservationMonitor()
+    mon.check(led, MARKS, step=1)
+    corrupt(led, "collateral", (rows["a"], 0), 0.01)
+    with pytest.raises(LedgerInvariantError, match="supply invariant broken for asset USD"):
+        mon.check(led, MARKS, step=2)
+    corrupt(led, "collateral", (rows["a"], 0), -0.01)
+    mon.check(led, MARKS, step=3)
+    rep = mon.report()
+    assert rep["steps_checked"] == 3 and rep["ok"] is False
+    usd = rep["assets"]["USD"]
+    assert usd["ok"] is False and usd["worst_step"] == 2
+    assert usd["worst_abs"] == pytest.approx(0.01) and abs(usd["final"]) < 1e-9
+    assert usd["worst_ratio"] > 1.0 and usd["final_tolerance"] < 1e-6
+    assert rep["assets"]["BTC"]["ok"] is True
+    assert list(rep["perps"]) == ["perp 1 (BTC/USD)"]
+    assert rep["clearing"]["subject"].startswith("clearing")
+    with pytest.raises(ValueError, match="rtol"):
+        ConservationMonitor(rtol=-1.0)
