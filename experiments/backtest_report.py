@@ -166,7 +166,7 @@ def run_study(cfg: DictConfig | Any) -> Path:
                         f"side of the perp book vs half the protocol margin "
                         f"({float(cfg.confidence):.0%}); {len(dirs)} of {len(specs)} regime "
                         f"runs finished")
-    runs.finish("backtest_report", bool(cfg.progress))
+    runs.finish("backtest_report")
     return out
 
 

@@ -153,15 +153,14 @@ class StudyRuns:
         """The study's closing line: ``<study>: N of M runs failed; tables from K runs``."""
         return StudyRunsFailed(study, self.failed, self.total, len(self.finished)).line()
 
-    def finish(self, study: str, progress: bool = True) -> None:
-        """Print the closing line; raise :class:`StudyRunsFailed` if any run has no result.
+    def finish(self, study: str) -> None:
+        """Print the closing line, or raise :class:`StudyRunsFailed` if any run has no result.
 
-        Call it after every table and figure is written.
+        Call it after every table and figure is written; the exception's
+        message is the closing line then.
 
         Args:
             study: The study's name (first word of the line).
-            progress: Print the line when nothing failed (it is the
-                exception's message otherwise).
 
         Raises:
             StudyRunsFailed: ``failed > 0``.
@@ -170,8 +169,7 @@ class StudyRuns:
             done = set(self.finished)
             raise StudyRunsFailed(study, self.failed, self.total, len(self.finished),
                                   {n: e for n, e in self.errors.items() if n not in done})
-        if progress:
-            print(self.line(study))
+        print(self.line(study))
 
 
 def _run_errors(root: Path, specs: Sequence[Any], expected: Mapping[str, Any],

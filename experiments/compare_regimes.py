@@ -252,7 +252,7 @@ def run_study(cfg: DictConfig | Any) -> Path:
     """
     runs, _ = run_and_aggregate(cfg, build_specs(cfg))
     report(runs.out, cfg)
-    runs.finish("compare_regimes", bool(cfg.progress))
+    runs.finish("compare_regimes")
     return runs.out
 
 

@@ -179,6 +179,7 @@ def run_study(cfg: Any) -> Path:
         raise StudyRunsFailed("contagion_matrix", missing, total, total - missing,
                               {"shock": f"shock_step {int(cfg.shock_step)} is not a step of "
                                         f"the run; the shock never happened"})
+    print(StudyRunsFailed("contagion_matrix", 0, total, total).line())
     return out
 
 

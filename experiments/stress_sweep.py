@@ -213,7 +213,7 @@ def run_study(cfg: DictConfig | Any) -> Path:
     """
     runs, _ = run_and_aggregate(cfg, build_specs(cfg))
     report(runs.out, cfg)
-    runs.finish("stress_sweep", bool(cfg.progress))
+    runs.finish("stress_sweep")
     return runs.out
 
 
