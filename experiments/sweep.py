@@ -407,7 +407,7 @@ def _execute(spec: RunSpec, run_dir: Path, runner: Runner, prov: Mapping[str, st
     write_json_atomic(run_dir / SPEC, record)
     start = time.perf_counter()
     try:
-        if prov.get("code_sha256") != code_fingerprint():
+        if "code_sha256" in prov and prov["code_sha256"] != code_fingerprint():
             raise RuntimeError("the code changed since the sweep started; run the sweep again")
         runner(list(spec.overrides), out_dir=run_dir, progress=False)
     except Exception as exc:  # one run's failure must not stop the sweep
