@@ -9,7 +9,7 @@ per-account P&L, so the *representative account* is each side of the
 protocol's perpetual book:
 
 * long side P&L over period ``[t, t+h]``:
-  ``pnl_t = Σ_perps OI_t · (mark_{t+h} − mark_t)`` where ``OI_t`` is
+  ``pnl_t = Σ_perps OI_t · (mark_{t+h} - mark_t)`` where ``OI_t`` is
   ``<p:X-PERP>.open_interest`` (base units, one side) and ``mark`` is
   ``<p:X-PERP>.mark``; the short side's P&L is its negative;
 * margin held against it: half the protocol's requirement at ``t``,
@@ -30,7 +30,9 @@ Usage::
 
     python -m experiments.backtest_report [horizon=30 confidence=0.99 ...]
 
-Outputs in ``output_dir``: ``runs/``, ``tables/backtest.{csv,md,tex}``.
+Outputs in ``output_dir``: ``runs/``, ``tables/backtest.{csv,md,tex}``. A
+regime whose run failed has one NaN row (``runs_failed`` = 1) and the study
+exits with status 1.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config, start_study
-from experiments.sweep import DONE, RunSpec
+from experiments.common import load_study_config, start_study, study_exit
+from experiments.sweep import RunSpec
 
-__all__ = ["backtest_table", "build_specs", "main", "side_pnl", "run_study"]
+__all__ = ["backtest_table", "build_specs", "main", "run_study", "side_pnl"]
 
 
 def build_specs(cfg: DictConfig | Any) -> list[RunSpec]:
@@ -89,8 +91,22 @@ def side_pnl(ts: pd.DataFrame, protocol: str, horizon: int
 
 
 def backtest_table(run_dirs: dict[str, Path], horizon: int, confidence: float = 0.99,
-                   level: float = 0.05) -> pd.DataFrame:
-    """Backtest rows per regime x protocol x side x margin measure (reads run outputs only)."""
+                   level: float = 0.05, failed: dict[str, str] | None = None) -> pd.DataFrame:
+    """Backtest rows per regime x protocol x side x margin measure (reads run outputs only).
+
+    Args:
+        run_dirs: Regime → finished run directory.
+        horizon: Steps per P&L period.
+        confidence: Coverage the margin is tested against.
+        level: Size of the likelihood-ratio tests.
+        failed: Regime → one-line error of regimes without a finished run;
+            each gets one row with NaN results, ``runs = 0`` and
+            ``runs_failed = 1`` (never an empty or zero result).
+
+    Returns:
+        One row per regime x protocol x side x margin, with ``runs`` (1) and
+        ``runs_failed`` (0), plus the failed regimes' rows.
+    """
     from margin.backtest import backtest
 
     rows = []
@@ -112,27 +128,53 @@ def backtest_table(run_dirs: dict[str, Path], horizon: int, confidence: float = 
                                  "christoffersen_p": r.independence.p_value,
                                  "cc_p": r.conditional.p_value,
                                  "traffic_light": r.traffic_light.zone,
-                                 "worst_loss_over_margin": float(np.max(-sign * pnl / m))})
+                                 "worst_loss_over_margin": float(np.max(-sign * pnl / m)),
+                                 "runs": 1, "runs_failed": 0})
+    empty = {"protocol": np.nan, "side": np.nan, "margin": np.nan, "periods": np.nan,
+             "exceedances": np.nan, "expected": np.nan, "kupiec_p": np.nan,
+             "christoffersen_p": np.nan, "cc_p": np.nan, "worst_loss_over_margin": np.nan}
+    tested = {r["regime"] for r in rows}
+    for regime in run_dirs:  # finished, but too few periods to test: say so
+        if regime not in tested:
+            rows.append({"regime": regime, **empty, "traffic_light": "too few periods",
+                         "runs": 1, "runs_failed": 0})
+    for regime in failed or {}:
+        rows.append({"regime": regime, **empty, "traffic_light": "failed",
+                     "runs": 0, "runs_failed": 1})
     return pd.DataFrame(rows)
 
 
 def run_study(cfg: DictConfig | Any) -> Path:
-    """Run (or resume) one replay per regime and write the backtest table."""
+    """Run (or resume) one replay per regime and write the backtest table.
+
+    Only runs of the current config (resolved run config and code) are read.
+
+    Raises:
+        experiments.common.StudyRunsFailed: A regime's run has no result
+            (raised after the table is written, with a NaN row for it).
+    """
     specs = build_specs(cfg)
-    out = start_study(cfg, specs)
-    dirs = {s.name: out / "runs" / s.name for s in specs if (out / "runs" / s.name / DONE).exists()}
-    table = backtest_table(dirs, int(cfg.horizon), float(cfg.confidence), float(cfg.level))
+    runs = start_study(cfg, specs)
+    out = runs.out
+    done = set(runs.finished)
+    dirs = {s.name: out / "runs" / s.name for s in specs if s.name in done}
+    failed = {s.name: runs.errors.get(s.name, "not run") for s in specs if s.name not in done}
+    table = backtest_table(dirs, int(cfg.horizon), float(cfg.confidence), float(cfg.level),
+                           failed)
     write_table(table, out / "tables", "backtest",
                 caption=f"Margin backtest on {cfg.scenario}: {int(cfg.horizon)}-step P&L of each "
                         f"side of the perp book vs half the protocol margin "
-                        f"({float(cfg.confidence):.0%})")
+                        f"({float(cfg.confidence):.0%}); {len(dirs)} of {len(specs)} regime "
+                        f"runs finished")
+    runs.finish("backtest_report")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``key=value`` overrides of ``conf/experiment/backtest_report.yaml``."""
     cfg = load_study_config("backtest_report", sys.argv[1:] if argv is None else argv)
-    out = run_study(cfg)
+    with study_exit():
+        out = run_study(cfg)
     print(f"backtest_report outputs in {out.resolve()}:")
     print(f"  {out / 'tables'}")
 

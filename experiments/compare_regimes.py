@@ -23,7 +23,7 @@ Parameters: ``conf/experiment/compare_regimes.yaml``. Output directory
 (``output_dir``)::
 
     runs/<scenario>__<regime>__rNN/   one run each (sim outputs + done.json)
-    aggregated.csv                    one row per finished run (collect + metrics)
+    aggregated.csv                    one row per run of this config (status; NaN if failed)
     tables/compare_regimes.{csv,md,tex}   mean per regime, paired diff + CI
     tables/tail_risk.{csv,md,tex}     VaR / LaR per scenario x regime
     figures/<metric>.{png,pdf}        regime means with CI error bars per scenario
@@ -31,7 +31,9 @@ Parameters: ``conf/experiment/compare_regimes.yaml``. Output directory
 
 Running (:func:`run_study`) and post-processing (:func:`report`, which reads
 ``aggregated.csv`` only) are separate; an interrupted study resumes where it
-stopped (``experiments.sweep``).
+stopped, reusing only runs of the same resolved config and code
+(``experiments.sweep``). Failed runs are NaN in every table, with counts
+(``runs``, ``runs_failed``); the study then exits with status 1.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import METRIC_LABELS, paired_ci, write_table
-from experiments.common import load_study_config, run_and_aggregate
+from experiments.common import load_study_config, run_and_aggregate, study_exit
 from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
@@ -77,29 +79,46 @@ def build_specs(cfg: DictConfig | Any) -> list[RunSpec]:
     return specs
 
 
+def _done(agg: pd.DataFrame) -> pd.Series:
+    """Rows of finished runs (all rows of a table without a ``status`` column)."""
+    if "status" not in agg.columns:
+        return pd.Series(True, index=agg.index)
+    return agg["status"].astype(str) == "done"
+
+
 def comparison_table(agg: pd.DataFrame, metrics: list[str], baseline: str,
                      confidence: float = 0.95) -> pd.DataFrame:
     """Mean per regime and paired difference to ``baseline``, per scenario x metric.
 
+    Failed or missing runs (``status`` other than ``done``) never count as
+    values: a regime with no finished run has a NaN mean, and the counts say
+    how many runs each row rests on.
+
     Args:
-        agg: Aggregated runs (columns ``scenario``, ``regime``, ``replicate``
-            and the metrics).
+        agg: Aggregated runs (columns ``scenario``, ``regime``, ``replicate``,
+            the metrics and optionally ``status``).
         metrics: Metric columns.
         baseline: Baseline regime (its own rows have difference 0).
         confidence: Level of the paired-*t* interval.
 
     Returns:
         Columns ``scenario, metric, regime, mean, diff_vs_<baseline>, ci_low,
-        ci_high, n_pairs``.
+        ci_high, n_pairs, runs, runs_failed`` (``runs``: finished runs with a
+        value of the metric; ``runs_failed``: runs of the cell without a result).
     """
     rows = []
     pct = f"{confidence:.0%}"
+    agg = agg.copy()
+    done = _done(agg)
+    for metric in metrics:
+        agg[metric] = pd.to_numeric(agg[metric], errors="coerce").where(done)
     for scenario, sub in agg.groupby("scenario", sort=False):
         for metric in metrics:
             wide = sub.pivot_table(index="replicate", columns="regime", values=metric,
                                    aggfunc="first", dropna=False)
             for regime in sub["regime"].drop_duplicates():
-                x = wide[regime] if regime in wide else pd.Series(dtype=float)
+                cell = sub[sub["regime"] == regime]
+                x = cell[metric]
                 row = {"scenario": scenario, "metric": metric, "regime": regime,
                        "mean": float(np.nanmean(x)) if x.notna().any() else np.nan}
                 if baseline in wide and regime in wide:
@@ -108,20 +127,42 @@ def comparison_table(agg: pd.DataFrame, metrics: list[str], baseline: str,
                 else:
                     ci = {"diff": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
                 row.update({f"diff_vs_{baseline}": ci["diff"], f"ci_low_{pct}": ci["ci_low"],
-                            f"ci_high_{pct}": ci["ci_high"], "n_pairs": int(ci["n"])})
+                            f"ci_high_{pct}": ci["ci_high"], "n_pairs": int(ci["n"]),
+                            "runs": int(x.notna().sum()),
+                            "runs_failed": int((~done.loc[cell.index]).sum())})
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
 def tail_table(agg: pd.DataFrame, q: float = 0.95) -> pd.DataFrame:
-    """Gauntlet VaR (insolvent debt) and LaR (liquidated notional) per scenario x regime."""
+    """Gauntlet VaR (insolvent debt) and LaR (liquidated notional) per scenario x regime.
+
+    Quantiles are over the finished runs with both values; a failed or
+    missing run is left out (never read as zero), a cell without any is NaN.
+
+    Args:
+        agg: Aggregated runs (``scenario``, ``regime``, ``insolvency``,
+            ``liquidation_notional``, optionally ``status``).
+        q: Quantile.
+
+    Returns:
+        Columns ``scenario, regime, VaR_<q>_USD, LaR_<q>_USD, runs, runs_failed``.
+    """
     from sim.metrics import tail_metrics
 
     rows = []
+    done = _done(agg)
     for (scenario, regime), g in agg.groupby(["scenario", "regime"], sort=False):
-        m = tail_metrics(g["insolvency"].fillna(0.0), g["liquidation_notional"].fillna(0.0), q)
+        debt = pd.to_numeric(g["insolvency"], errors="coerce")
+        liq = pd.to_numeric(g["liquidation_notional"], errors="coerce")
+        ok = done.loc[g.index] & debt.notna() & liq.notna()
+        if ok.any():
+            m = tail_metrics(debt[ok], liq[ok], q)
+        else:
+            m = {"VaR": np.nan, "LaR": np.nan, "runs": 0}
         rows.append({"scenario": scenario, "regime": regime, f"VaR_{q:.0%}_USD": m["VaR"],
-                     f"LaR_{q:.0%}_USD": m["LaR"], "replicates": m["runs"]})
+                     f"LaR_{q:.0%}_USD": m["LaR"], "runs": int(m["runs"]),
+                     "runs_failed": int((~done.loc[g.index]).sum())})
     return pd.DataFrame(rows)
 
 
@@ -150,7 +191,7 @@ def plot_metric(agg: pd.DataFrame, metric: str, out_dir: Path, confidence: float
     for j, regime in enumerate(regimes):
         means, errs = [], []
         for s in scenarios:
-            v = agg.loc[(agg["scenario"] == s) & (agg["regime"] == regime), metric]
+            v = agg.loc[(agg["scenario"] == s) & (agg["regime"] == regime) & _done(agg), metric]
             v = pd.to_numeric(v, errors="coerce").dropna().to_numpy()
             means.append(v.mean() if v.size else np.nan)
             errs.append(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1)
@@ -204,16 +245,22 @@ def run_study(cfg: DictConfig | Any) -> Path:
 
     Returns:
         The output directory.
+
+    Raises:
+        experiments.common.StudyRunsFailed: Some runs have no result (raised
+            after the tables and figures are written).
     """
-    out, _ = run_and_aggregate(cfg, build_specs(cfg))
-    report(out, cfg)
-    return out
+    runs, _ = run_and_aggregate(cfg, build_specs(cfg))
+    report(runs.out, cfg)
+    runs.finish("compare_regimes")
+    return runs.out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``key=value`` overrides of ``conf/experiment/compare_regimes.yaml``."""
     cfg = load_study_config("compare_regimes", sys.argv[1:] if argv is None else argv)
-    out = run_study(cfg)
+    with study_exit():
+        out = run_study(cfg)
     print(f"compare_regimes outputs in {out.resolve()}:")
     for sub in ("aggregated.csv", "tables", "figures"):
         print(f"  {out / sub}")

@@ -31,7 +31,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments.analysis import paired_ci, write_table
-from experiments.common import RowCheckpoint, load_study_config
+from experiments.common import RowCheckpoint, StudyRunsFailed, load_study_config, study_exit
 
 __all__ = ["MEASURES", "cell_table", "main", "run_matrices", "run_study"]
 
@@ -52,7 +52,9 @@ def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
         ``{"protocols": names, "runs": {channel: {seed: {"baseline": {...},
         "shocked": [{...} per protocol]}}}}`` where each ``{...}`` maps a measure
         to the per-protocol values of one run (bad debt, liquidations, traders'
-        equity).
+        equity). When ``shock_step`` is not a step of the run (the shock would
+        never happen) the shocked runs are not made: each is ``None``, and
+        :func:`cell_table` shows NaN with ``runs_failed``, never a zero loss.
 
     Raises:
         ValueError: An unknown shock kind, or no seeds (one line).
@@ -72,20 +74,24 @@ def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
             rc = load_config([*cfg.overrides, *extra, f"seed={int(seed)}",
                               "output.figures=false", "progress=false"])
             names = [p.name for p in rc.protocols]
+            # sim.contagion.run_with_shock applies the shock at step t == shock_step
+            applied = 0 <= int(cfg.shock_step) < int(rc.steps)
 
-            def losses(i: int | None, rc: Any = rc) -> dict[str, list[float]]:
+            def losses(i: int | None, rc: Any = rc, n: int = len(names)
+                       ) -> dict[str, list[float]]:
                 m = run_with_shock(rc, i, float(cfg.size), int(cfg.shock_step), kind=cfg.shock)
                 liq = m.liquidation
-                return {"bad_debt": [float(liq.bad_debt[k]) for k in range(len(names))],
+                return {"bad_debt": [float(liq.bad_debt[k]) for k in range(n)],
                         "liquidations": [float(liq.totals[k]["liquidations"])
-                                         for k in range(len(names))],
+                                         for k in range(n)],
                         "trader_equity": trader_equity(m).tolist()}
 
             key = [channel, int(seed)]
             done = None if checkpoint is None else checkpoint.get(key)
             if done is None:
-                done = {"baseline": losses(None),
-                        "shocked": [losses(i) for i in range(len(names))]}
+                done = {"baseline": losses(None), "shock_applied": applied,
+                        "shocked": [losses(i) if applied else None
+                                    for i in range(len(names))]}
                 if checkpoint is not None:
                     done = checkpoint.add(key, done)
             runs[channel][int(seed)] = done
@@ -93,26 +99,58 @@ def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
 
 
 def cell_table(result: dict[str, Any], confidence: float = 0.95) -> pd.DataFrame:
-    """Long table: channel, measure, shocked, at, mean loss and its paired-*t* interval."""
+    """Long table: channel, measure, shocked, at, mean loss and its paired-*t* interval.
+
+    A seed whose shocked run is missing (``None``: the shock never happened)
+    is left out of the cell and counted in ``runs_failed``; a cell without
+    any pair has NaN mean and bounds and ``n = 0``.
+
+    Args:
+        result: :func:`run_matrices`' result.
+        confidence: Level of the paired-*t* interval.
+
+    Returns:
+        Columns ``channels, measure, shocked, at, mean, ci_low, ci_high, n,
+        runs_failed``.
+    """
     names = result["protocols"]
     rows = []
+    nan = float("nan")
     for channel, seeds in result["runs"].items():
         for measure in MEASURES:
             key = "trader_equity" if measure == "equity_loss" else measure
             sign = -1.0 if measure == "equity_loss" else 1.0
             for i, shocked in enumerate(names):
                 for j, at in enumerate(names):
-                    x = [sign * seeds[s]["shocked"][i][key][j] for s in seeds]
+                    runs = [seeds[s]["shocked"][i] for s in seeds]
+                    x = [nan if r is None else sign * r[key][j] for r in runs]
                     y = [sign * seeds[s]["baseline"][key][j] for s in seeds]
                     ci = paired_ci(x, y, confidence)
                     rows.append({"channels": channel, "measure": measure, "shocked": shocked,
                                  "at": at, "mean": ci["diff"], "ci_low": ci["ci_low"],
-                                 "ci_high": ci["ci_high"], "n": ci["n"]})
+                                 "ci_high": ci["ci_high"], "n": ci["n"],
+                                 "runs_failed": sum(r is None for r in runs)})
     return pd.DataFrame(rows)
 
 
+def _missed_shocks(result: dict[str, Any]) -> tuple[int, int]:
+    """``(shocked runs missing, shocked runs asked for)`` over every channel and seed."""
+    missing = total = 0
+    for seeds in result["runs"].values():
+        for rec in seeds.values():
+            total += len(rec["shocked"])
+            missing += sum(r is None for r in rec["shocked"])
+    return missing, total
+
+
 def run_study(cfg: Any) -> Path:
-    """Run the matrices; write ``matrix.json``, the table and the heat-maps; return the dir."""
+    """Run the matrices; write ``matrix.json``, the table and the heat-maps; return the dir.
+
+    Raises:
+        experiments.common.StudyRunsFailed: The shock never happened
+            (``shock_step`` outside the run): raised after the table (NaN
+            cells with ``runs_failed``) and figures are written.
+    """
     from sim.figures import contagion_matrix_figure
 
     out = Path(str(cfg.output_dir))
@@ -124,8 +162,9 @@ def run_study(cfg: Any) -> Path:
     conf = float(cfg.confidence)
     table = cell_table(result, conf)
     write_table(table, out / "tables", "contagion_matrix", group="channels",
-                caption=(f"Loss at protocol 'at' given a {cfg.shock} shock of {float(cfg.size):,.0f}"
-                         f" USD at 'shocked' (step {int(cfg.shock_step)}), minus the unshocked "
+                caption=(f"Loss at protocol 'at' given a {cfg.shock} shock of "
+                         f"{float(cfg.size):,.0f} USD at 'shocked' "
+                         f"(step {int(cfg.shock_step)}), minus the unshocked "
                          f"run, mean over {len(cfg.seeds)} seeds with {conf:.0%} paired-t "
                          f"intervals"))
     names = result["protocols"]
@@ -135,13 +174,20 @@ def run_study(cfg: Any) -> Path:
         contagion_matrix_figure(m.to_numpy(), names, out / "figures",
                                 name=f"contagion_matrix_{channel}_{measure}", unit=unit,
                                 what=f"{what} ({channel})")
+    missing, total = _missed_shocks(result)
+    if missing:
+        raise StudyRunsFailed("contagion_matrix", missing, total, total - missing,
+                              {"shock": f"shock_step {int(cfg.shock_step)} is not a step of "
+                                        f"the run; the shock never happened"})
+    print(StudyRunsFailed("contagion_matrix", 0, total, total).line())
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``key=value`` overrides of ``conf/experiment/contagion_matrix.yaml``."""
     cfg = load_study_config("contagion_matrix", sys.argv[1:] if argv is None else argv)
-    out = run_study(cfg)
+    with study_exit():
+        out = run_study(cfg)
     table = pd.read_csv(out / "tables" / "contagion_matrix.csv")
     view = table[table["measure"] != "liquidations"].copy()
     view["mean"] = view["mean"].map(lambda v: f"{v:,.0f}")

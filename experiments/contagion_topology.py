@@ -89,7 +89,7 @@ from scipy.optimize import brentq
 from tqdm import tqdm
 
 from experiments.analysis import write_table
-from experiments.common import RowCheckpoint, load_study_config
+from experiments.common import RowCheckpoint, load_study_config, study_exit
 from experiments.tail_risk import replicate_seeds
 from sim.contagion_models import debtrank, eisenberg_noe, gai_kapadia_cascade
 from sim.network import (
@@ -322,9 +322,13 @@ def run_trials(cfg: DictConfig | Any) -> pd.DataFrame:
 
 def summarise_cell(g: pd.DataFrame, flags: list[str], values: list[str],
                    confidence: float = 0.95) -> dict[str, Any]:
-    """One cell's summary: per boolean column ``f`` its count ``f`` and ``p_f`` with a
-    Wilson interval (``p_f_low``, ``p_f_high``); per value column ``v`` its mean with a
-    Student-*t* interval (``v_mean``, ``v_low``, ``v_high``); and ``replicates``."""
+    """One cell's summary: counts and Wilson intervals of flags, t-intervals of values.
+
+    Per boolean column ``f`` its count ``f`` and ``p_f`` with a Wilson interval
+    (``p_f_low``, ``p_f_high``); per value column ``v`` its mean with a
+    Student-*t* interval (``v_mean``, ``v_low``, ``v_high``); and
+    ``replicates`` (rows summarised).
+    """
     tot = len(g)
     row: dict[str, Any] = {"replicates": tot}
     for f in flags:
@@ -365,7 +369,8 @@ def density_figure(table: pd.DataFrame, out_dir: str | Path, name: str,
         table: Cell table with ``topology``, ``density`` and, per panel stem
             ``m``, columns ``m``/``m_low``/``m_high`` (or ``m_mean``/``m_low``/
             ``m_high``); drawn as a line with its confidence band.
-        out_dir, name: Where :func:`sim.figures.save` writes PNG and PDF.
+        out_dir: Figure directory (:func:`sim.figures.save` writes PNG and PDF).
+        name: File stem.
         series: Columns whose values make one line each within a topology.
         panels: ``(stem, y label)`` per row.
         label: ``label(topology, key)`` of a series (default: the key joined).
@@ -511,34 +516,69 @@ def agent_outcomes(agg: pd.DataFrame, source: str = "alpha", target: str = "beta
     return out
 
 
-def agent_table(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per (crash, regime): P(contagion) with a Wilson interval, means with t-intervals."""
+def agent_table(runs: pd.DataFrame, confidence: float = 0.95,
+                failed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (crash, regime): P(contagion) with a Wilson interval, means with t-intervals.
+
+    Args:
+        runs: :func:`agent_outcomes` of the finished runs.
+        confidence: Interval level.
+        failed: ``crash``, ``regime`` of each run without a result; counted
+            in ``runs_failed`` (a cell with no finished run is a NaN row).
+
+    Returns:
+        One row per cell with ``replicates`` (runs summarised) and ``runs_failed``.
+    """
     value_cols = [c for c in runs.columns if c not in
                   ("run", "regime", "crash", "replicate", "seed", "contagion")]
-    return pd.DataFrame([{"crash": crash, "regime": regime,
-                          **summarise_cell(g, ["contagion"], value_cols, confidence)}
-                         for (crash, regime), g in runs.groupby(["crash", "regime"], sort=False)])
+    fails = ({} if failed is None or failed.empty
+             else failed.groupby(["crash", "regime"], sort=False).size().to_dict())
+    rows = [{"crash": crash, "regime": regime,
+             **summarise_cell(g, ["contagion"], value_cols, confidence),
+             "runs_failed": int(fails.get((crash, regime), 0))}
+            for (crash, regime), g in runs.groupby(["crash", "regime"], sort=False)]
+    seen = {(r["crash"], r["regime"]) for r in rows}
+    rows += [{"crash": crash, "regime": regime, "replicates": 0, "runs_failed": int(k)}
+             for (crash, regime), k in fails.items() if (crash, regime) not in seen]
+    return pd.DataFrame(rows)
 
 
 def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
-    """Run (or resume) the agent-model sweep into ``out/agent_runs``; write runs and table."""
+    """Run (or resume) the agent-model sweep into ``out/agent_runs``; write runs and table.
+
+    Only runs of the current resolved config and code are read
+    (:func:`experiments.sweep.collect` with the expected provenance).
+
+    Returns:
+        The cell table; ``table.attrs["failure"]`` is None, or the
+        :class:`experiments.common.StudyRunsFailed` that :func:`run_study`
+        raises once the study's other parts are written.
+    """
+    from experiments.common import StudyRunsFailed
     from experiments.sweep import collect, run_sweep
 
     specs = agent_specs(cfg)
     a = cfg.agent_model
-    run_sweep(specs, out / "agent_runs", workers=int(a.workers),
-              progress=bool(cfg.get("progress", False)))
-    agg = collect(out / "agent_runs", names=[s.name for s in specs])
-    if agg.empty:
-        raise RuntimeError(f"no finished runs in {out / 'agent_runs'}; see the failed.json files")
-    runs = agent_outcomes(agg)
+    rep = run_sweep(specs, out / "agent_runs", workers=int(a.workers),
+                    progress=bool(cfg.get("progress", False)))
+    done = set(rep.finished)
+    agg = collect(out / "agent_runs", expected={n: rep.expected[n] for n in done})
+    lost = pd.DataFrame([{"crash": s.meta["crash"], "regime": s.meta["regime"]}
+                         for s in specs if s.name not in done], columns=["crash", "regime"])
+    runs = (agent_outcomes(agg) if not agg.empty
+            else pd.DataFrame(columns=["run", "regime", "crash", "replicate", "seed",
+                                       "contagion"]))
     runs.to_csv(out / "agent_runs.csv", index=False)
     conf = float(cfg.confidence)
-    table = agent_table(runs, conf)
+    table = agent_table(runs, conf, lost)
     write_table(table, out / "tables", "contagion_agent_model",
                 caption=(f"Agent model: contagion from alpha (one-step gap crash, bad debt, "
                          f"aLP impaired) to beta by beta's margin regime; "
-                         f"{int(a.replicates)} replicates per cell, {conf:.0%} intervals"))
+                         f"{int(a.replicates)} replicates per cell, {conf:.0%} intervals; "
+                         f"{len(done)} of {len(specs)} runs finished"))
+    table.attrs["failure"] = (StudyRunsFailed("contagion_topology", len(specs) - len(done),
+                                              len(specs), len(done), rep.failed)
+                              if len(done) < len(specs) else None)
     return table
 
 
@@ -679,11 +719,17 @@ def run_agent_topology(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
 
 
 def run_study(cfg: DictConfig | Any) -> Path:
-    """Draw the networks (and run the agent model); write tables and figures; return the dir."""
+    """Draw the networks (and run the agent model); write tables and figures; return the dir.
+
+    Raises:
+        experiments.common.StudyRunsFailed: Agent-model runs have no result
+            (raised after every table and figure is written).
+    """
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
+    failure = None
     if cfg.get("agent_model") is not None and bool(cfg.agent_model.enabled):
-        run_agent_model(cfg, out)
+        failure = run_agent_model(cfg, out).attrs.get("failure")
     if cfg.get("agent_topology") is not None and bool(cfg.agent_topology.enabled):
         run_agent_topology(cfg, out)
     trials = run_trials(cfg)
@@ -697,13 +743,16 @@ def run_study(cfg: DictConfig | Any) -> Path:
                          f"{int(cfg.replicates)} networks per cell, {conf:.0%} intervals"))
     probability_figure(table, out / "figures", conf, int(cfg.multi_threshold))
     _example_figures(cfg, out / "figures")
+    if failure is not None:
+        raise failure
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``key=value`` overrides of ``conf/experiment/contagion_topology.yaml``."""
     cfg = load_study_config("contagion_topology", sys.argv[1:] if argv is None else argv)
-    out = run_study(cfg)
+    with study_exit():
+        out = run_study(cfg)
     table = pd.read_csv(out / "tables" / "contagion_topology.csv")
     cols = ["topology", "concentration", "density", "p_multi", "p_multi_low", "p_multi_high",
             "debtrank_mean"]

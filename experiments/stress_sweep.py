@@ -30,8 +30,10 @@ Usage::
     python -m experiments.stress_sweep replicates=10 'grid={margin.haircuts.BTC: [0.05, 0.1, 0.2], agents.leveraged.leverage_max: [5, 10, 20]}' 'heatmap=[margin.haircuts.BTC,agents.leveraged.leverage_max]'
 
 Outputs in ``output_dir``: ``runs/``, ``aggregated.csv``, ``tables/cells.{csv,md,tex}``
-(every cell, with ``meets_target``), ``tables/target_set.{csv,md,tex}``,
-``figures/heatmap_debt_ratio.{png,pdf}``, ``figures/heatmap_lar.{png,pdf}``.
+(every cell, with ``meets_target``, ``runs`` and ``runs_failed``: a cell whose
+runs failed is listed with NaN statistics and never meets the target),
+``tables/target_set.{csv,md,tex}``, ``figures/heatmap_debt_ratio.{png,pdf}``,
+``figures/heatmap_lar.{png,pdf}``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config, run_and_aggregate
+from experiments.common import load_study_config, run_and_aggregate, study_exit
 from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
@@ -80,9 +82,15 @@ def cell_table(agg: pd.DataFrame, params: list[str], debt_metric: str = "insolve
                q: float = 0.95, threshold: float = 0.001, lar_q: float = 0.95) -> pd.DataFrame:
     """Per-cell tail statistics and the target flag.
 
+    Only finished runs (``status == "done"`` when the column is present) with
+    a value enter the statistics; a failed or missing run is never read as
+    zero. A cell without any such run is still listed, with NaN statistics.
+    A cell meets the target only if none of its runs failed.
+
     Args:
         agg: Aggregated runs with ``param.<key>`` columns, ``debt_metric``,
-            ``insolvency``, ``liquidation_notional`` and ``open_interest``.
+            ``insolvency``, ``liquidation_notional``, ``open_interest`` and
+            optionally ``status``.
         params: Grid keys (without the ``param.`` prefix).
         debt_metric: ``insolvency`` or ``bad_debt``.
         q: Quantile of the debt ratio across replicates.
@@ -90,28 +98,42 @@ def cell_table(agg: pd.DataFrame, params: list[str], debt_metric: str = "insolve
         lar_q: Quantile for VaR / LaR.
 
     Returns:
-        One row per cell: the parameters, ``replicates``, ``debt_ratio_q``,
-        ``VaR``, ``LaR``, ``mean_open_interest`` and ``meets_target``.
+        One row per cell: the parameters, ``replicates`` (runs configured),
+        ``runs`` (runs the statistics rest on), ``runs_failed``,
+        ``debt_ratio_q``, ``VaR``, ``LaR``, ``mean_open_interest`` and
+        ``meets_target``.
     """
     cols = [_param_col(p) for p in params]
     df = agg.copy()
-    oi = pd.to_numeric(df["open_interest"], errors="coerce")
-    debt = pd.to_numeric(df[debt_metric], errors="coerce").fillna(0.0)
+    done = (df["status"].astype(str) == "done" if "status" in df.columns
+            else pd.Series(True, index=df.index))
+    oi = pd.to_numeric(df["open_interest"], errors="coerce").where(done)
+    debt = pd.to_numeric(df[debt_metric], errors="coerce").where(done)
+    ins = pd.to_numeric(df["insolvency"], errors="coerce").where(done)
+    lar = pd.to_numeric(df["liquidation_notional"], errors="coerce").where(done)
     # no open interest: any debt is infinitely large relative to it, none is 0
-    df["debt_ratio"] = np.where(oi > 0, debt / oi.where(oi > 0, 1.0),
-                                np.where(debt > 0, np.inf, 0.0))
+    ratio = np.where(oi > 0, debt / oi.where(oi > 0, 1.0), np.where(debt > 0, np.inf, 0.0))
+    df["debt_ratio"] = pd.Series(ratio, index=df.index).where(debt.notna() & oi.notna())
     rows = []
     for key, g in df.groupby(cols, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        with np.errstate(invalid="ignore"):  # inf - inf inside the interpolation
-            ratio_q = float(np.quantile(g["debt_ratio"], q))
-        ratio_q = np.inf if np.isnan(ratio_q) else ratio_q
+        r = g["debt_ratio"].dropna().to_numpy()
+        failed = int((~done.loc[g.index]).sum())
+        if r.size:
+            with np.errstate(invalid="ignore"):  # inf - inf inside the interpolation
+                ratio_q = float(np.quantile(r, q))
+            ratio_q = np.inf if np.isnan(ratio_q) else ratio_q
+        else:
+            ratio_q = np.nan
+        v, lv = ins.loc[g.index].dropna(), lar.loc[g.index].dropna()
         rows.append({**dict(zip(params, key, strict=True)), "replicates": len(g),
+                     "runs": int(r.size), "runs_failed": failed,
                      "debt_ratio_q": ratio_q,
-                     "VaR": float(np.quantile(g["insolvency"].fillna(0.0), lar_q)),
-                     "LaR": float(np.quantile(g["liquidation_notional"].fillna(0.0), lar_q)),
-                     "mean_open_interest": float(oi.loc[g.index].mean()),
-                     "meets_target": bool(ratio_q <= threshold)})
+                     "VaR": float(np.quantile(v, lar_q)) if len(v) else np.nan,
+                     "LaR": float(np.quantile(lv, lar_q)) if len(lv) else np.nan,
+                     "mean_open_interest": (float(oi.loc[g.index].mean())
+                                            if oi.loc[g.index].notna().any() else np.nan),
+                     "meets_target": bool(r.size and failed == 0 and ratio_q <= threshold)})
     return pd.DataFrame(rows)
 
 
@@ -132,7 +154,7 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, value: str, out_dir: Path, name
 
     from sim.figures import save
 
-    grid = cells.pivot_table(index=y, columns=x, values=value, aggfunc="max")
+    grid = cells.pivot_table(index=y, columns=x, values=value, aggfunc="max", dropna=False)
     fig, ax = plt.subplots(figsize=(1.8 + 1.1 * grid.shape[1], 1.4 + 0.8 * grid.shape[0]))
     im = ax.imshow(grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="cividis")
     ax.set_xticks(range(grid.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v)
@@ -145,7 +167,8 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, value: str, out_dir: Path, name
         for j in range(grid.shape[1]):
             v = grid.iat[i, j]
             ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                    color="white" if np.isfinite(v) and v < np.nanmean(grid.to_numpy()) else "black")
+                    color="white" if np.isfinite(v) and v < np.nanmean(grid.to_numpy())
+                    else "black")
             if threshold is not None and np.isfinite(v) and v <= threshold:
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
                                            edgecolor="#D55E00", linewidth=2))
@@ -182,16 +205,23 @@ def report(out_dir: str | Path, cfg: DictConfig | Any) -> dict[str, Path]:
 
 
 def run_study(cfg: DictConfig | Any) -> Path:
-    """Run (or resume) the grid, aggregate and report; returns the output directory."""
-    out, _ = run_and_aggregate(cfg, build_specs(cfg))
-    report(out, cfg)
-    return out
+    """Run (or resume) the grid, aggregate and report; returns the output directory.
+
+    Raises:
+        experiments.common.StudyRunsFailed: Some runs have no result (raised
+            after the tables and figures are written; their cells show it).
+    """
+    runs, _ = run_and_aggregate(cfg, build_specs(cfg))
+    report(runs.out, cfg)
+    runs.finish("stress_sweep")
+    return runs.out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``key=value`` overrides of ``conf/experiment/stress_sweep.yaml``."""
     cfg = load_study_config("stress_sweep", sys.argv[1:] if argv is None else argv)
-    out = run_study(cfg)
+    with study_exit():
+        out = run_study(cfg)
     print(f"stress_sweep outputs in {out.resolve()}:")
     for sub in ("aggregated.csv", "tables", "figures"):
         print(f"  {out / sub}")
