@@ -10,6 +10,8 @@ configured values). Figures reuse ``sim.figures``
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import os
@@ -23,6 +25,17 @@ from omegaconf import DictConfig, OmegaConf
 __all__ = ["CONF_DIR", "RowCheckpoint", "load_study_config", "run_and_aggregate", "start_study"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+
+
+def _study_yaml(path: Path) -> dict[str, Any]:
+    """A study's YAML as plain containers (parsed once per file version; a fresh copy)."""
+    stat = path.stat()
+    return copy.deepcopy(_parse_yaml(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_yaml(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.load(path))  # type: ignore[return-value]
 
 
 def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
@@ -47,12 +60,14 @@ def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
     """
     from experiments.study_args import StudyArgError
 
-    base = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    base = OmegaConf.create(_study_yaml(CONF_DIR / f"{name}.yaml"))
     valid = ", ".join(map(str, base.keys()))
     for arg in list(argv or []):
         if "=" not in arg:
             raise StudyArgError(f"{arg!r} is not key=value (keys: {valid})")
         key, text = (s.strip() for s in arg.split("=", 1))
+        if not key:
+            raise StudyArgError(f"{arg!r} is not key=value: the key is empty (keys: {valid})")
         if key.split(".")[0] not in base:
             raise StudyArgError(f"{key} = {text!r} is invalid: unknown key (valid keys: {valid})")
         try:

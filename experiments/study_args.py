@@ -449,8 +449,9 @@ def _run_config(groups: Sequence[tuple[str, Any, list[str]]],
                 build: Callable[[list[str]], Any] | None = None) -> Any:
     """Compose one run config from ``groups`` (``(key, value, overrides)``, in order).
 
-    On failure the groups are added one at a time to find the first that breaks
-    the composition, and that key is named (only the failure path pays for it).
+    On failure, shorter and shorter prefixes are composed until one succeeds: the
+    group after it broke the composition and its key is named (only the failure
+    path pays; user overrides come last, so this is usually one more composition).
     """
     from sim.config import load_config
 
@@ -459,13 +460,17 @@ def _run_config(groups: Sequence[tuple[str, Any, list[str]]],
         return build([o for _, _, ov in groups for o in ov])
     except ValueError as exc:  # ConfigError and the builders' one-line ValueErrors
         err = exc
-    culprit = groups[-1]
-    for i in range(len(groups)):
+    culprit = groups[0]
+    for i in range(len(groups) - 1, 0, -1):
+        if not groups[i][2]:
+            continue  # adds nothing: the shorter prefix fails as well
         try:
-            build([o for _, _, ov in groups[: i + 1] for o in ov])
+            build([o for _, _, ov in groups[:i] for o in ov])
         except ValueError as exc:
-            culprit, err = groups[i], exc
-            break
+            err = exc
+            continue
+        culprit = groups[i]
+        break
     key, value, _ = culprit
     _bad(key, value, f"the run config rejects it: {err}")
 
@@ -478,6 +483,33 @@ def _first_seed(base_seed: int) -> int:
     from experiments.tail_risk import replicate_seeds
 
     return replicate_seeds(int(base_seed), 1)[0]
+
+
+def _override_key(text: str) -> str:
+    return text.lstrip("+~").split("=", 1)[0].strip()
+
+
+def _not_study_set(key: str, overrides: Any, reserved: Sequence[str], why: str) -> None:
+    """Overrides must not set what the study sets itself (it would be ignored or break pairing)."""
+    for i, text in enumerate(overrides or []):
+        if _override_key(text) in reserved:
+            _bad(f"{key}[{i}]", text, f"sets {_override_key(text)}, which the study sets itself "
+                                      f"({why}); not one of {', '.join(reserved)}")
+
+
+_RUN_SET = ("margin", "scenario", "steps", "seed")
+_RUN_WHY = "use the study's regime(s), scenario(s), steps and seed keys"
+
+
+def _run_overrides_free(*keys: str) -> Rule:
+    def rule(c: dict[str, Any]) -> None:
+        for key in keys:
+            if key == "scenarios":
+                for s, extra in c["scenarios"].items():
+                    _not_study_set(f"scenarios.{s}", extra, _RUN_SET, _RUN_WHY)
+            else:
+                _not_study_set(key, c[key], _RUN_SET, _RUN_WHY)
+    return rule
 
 
 REPLICATES = Int(1, MAX_REPLICATES, doc="replicates (runs) per cell")
@@ -529,7 +561,7 @@ COMPARE_REGIMES = StudySchema(
         "report_only": Bool(doc="rebuild tables and figures from finished runs"),
         "progress": Bool(doc="progress bar"),
     },
-    rules=(_baseline_in_regimes,),
+    rules=(_baseline_in_regimes, _run_overrides_free("scenarios", "overrides")),
     compose=_compose_compare)
 
 
@@ -590,7 +622,7 @@ STRESS_SWEEP = StudySchema(
         "report_only": Bool(),
         "progress": Bool(),
     },
-    rules=(_grid_keys,),
+    rules=(_grid_keys, _run_overrides_free("scenario_overrides", "overrides")),
     compose=_compose_stress)
 
 
@@ -629,13 +661,19 @@ BACKTEST_REPORT = StudySchema(
         "report_only": Bool(),
         "progress": Bool(),
     },
-    rules=(_two_periods,),
+    rules=(_two_periods, _run_overrides_free("scenario_overrides", "overrides")),
     compose=_compose_backtest)
 
 
 # contagion_matrix -----------------------------------------------------------------
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def _matrix_rules(c: dict[str, Any]) -> None:
+    _not_study_set("overrides", c["overrides"], ("seed",), "use seeds")
+    for channel, extra in c["channels"].items():
+        _not_study_set(f"channels.{channel}", extra, ("seed",), "use seeds")
 
 
 def _compose_matrix(c: dict[str, Any]) -> None:
@@ -664,6 +702,7 @@ CONTAGION_MATRIX = StudySchema(
         "confidence": Float(0.0, 1.0, True, True, doc="paired-t interval level"),
         "output_dir": OUTPUT_DIR,
     },
+    rules=(_matrix_rules,),
     compose=_compose_matrix)
 
 
@@ -685,6 +724,14 @@ def _topologies(doc: str) -> Map:
 
 _WORLD_DEFAULTS = {"haircut": 0.1, "ltv": 0.8, "leverage": [3.0, 10.0]}
 
+_TOPOLOGY_WORLD_SETS = (
+    "protocols", "scenario", "margin", "steps", "seed", "agents.noise.n", "agents.leveraged.n",
+    "agents.leveraged.leverage_min", "agents.leveraged.leverage_max", "agents.fundamentalist.n",
+    "agents.momentum.n", "agents.arbitrageur.enabled", "protocols.0.spot", "protocols.0.assets",
+    "protocols.0.insurance_fund", "protocols.0.liquidation.bad_debt",
+    "contagion.token_impairment", "output.figures", "progress")
+"""Run-config keys :func:`sim.topology_world.topology_world` sets after the user's overrides."""
+
 
 def _topology_rules(c: dict[str, Any]) -> None:
     if c["multi_threshold"] > c["n"] - 1:
@@ -692,9 +739,15 @@ def _topology_rules(c: dict[str, Any]) -> None:
                                                       f"{c['n'] - 1}]")
     if sum(c["core_periphery_ratios"]) <= 0:
         _bad("core_periphery_ratios", c["core_periphery_ratios"], "must not be all zero")
+    a = c["agent_model"]
+    if a is not None:
+        _not_study_set("agent_model.overrides", a["overrides"], ("margin", "seed"),
+                       "use agent_model.regimes and agent_model.base_seed")
     b = c["agent_topology"]
     if b is None:
         return
+    _not_study_set("agent_topology.overrides", b["overrides"], _TOPOLOGY_WORLD_SETS,
+                   "agent_topology keys and agent_topology.world")
     if b["multi_threshold"] > b["n"] - 1:
         _bad("agent_topology.multi_threshold", b["multi_threshold"],
              f"must be an integer in [1, agent_topology.n - 1 = {b['n'] - 1}]")
