@@ -376,8 +376,9 @@ class Map(Arg):
     min_len: int = 0
 
     def allowed(self) -> str:  # noqa: D102
-        n = f" with at least {self.min_len} entries" if self.min_len else ""
-        return (f"a mapping{n} from {self.keys.allowed()} to {self.values.allowed()}"
+        n = {0: "a mapping", 1: "a non-empty mapping"}.get(
+            self.min_len, f"a mapping of at least {self.min_len} entries")
+        return (f"{n} from {self.keys.allowed()} to {self.values.allowed()}"
                 f"{self._null()}")
 
     def _check(self, key: str, value: Any) -> None:
