@@ -46,7 +46,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config, start_study, study_exit
+from experiments.common import start_study, study_exit
+from experiments.study_args import study_config
 from experiments.sweep import RunSpec
 
 __all__ = ["backtest_table", "build_specs", "main", "run_study", "side_pnl"]
@@ -171,8 +172,12 @@ def run_study(cfg: DictConfig | Any) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``key=value`` overrides of ``conf/experiment/backtest_report.yaml``."""
-    cfg = load_study_config("backtest_report", sys.argv[1:] if argv is None else argv)
+    """Command line: ``key=value`` overrides of ``conf/experiment/backtest_report.yaml``.
+
+    Arguments are checked first (:data:`experiments.study_args.SCHEMAS`): a bad one
+    stops with one line on stderr and exit status 2, before anything is written.
+    """
+    cfg = study_config("backtest_report", sys.argv[1:] if argv is None else argv)
     with study_exit():
         out = run_study(cfg)
     print(f"backtest_report outputs in {out.resolve()}:")

@@ -21,6 +21,8 @@ wraps ``run_study`` in :func:`study_exit`, which turns that into exit status 1
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import os
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["CONF_DIR", "RowCheckpoint", "StudyRuns", "StudyRunsFailed", "load_study_config",
            "run_and_aggregate", "start_study", "study_exit"]
@@ -40,34 +42,64 @@ __all__ = ["CONF_DIR", "RowCheckpoint", "StudyRuns", "StudyRunsFailed", "load_st
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 
 
+def _study_yaml(path: Path) -> dict[str, Any]:
+    """A study's YAML as plain containers (parsed once per file version; a fresh copy)."""
+    stat = path.stat()
+    return copy.deepcopy(_parse_yaml(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_yaml(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.load(path))  # type: ignore[return-value]
+
+
 def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
-    """``conf/experiment/<name>.yaml`` merged with ``key=value`` overrides.
+    """``conf/experiment/<name>.yaml`` with ``key=value`` overrides (parsed, not yet validated).
+
+    Values are YAML; a value replaces the configured one (``scenarios={calm: []}``
+    drops the other scenarios, no merge). Checking the values is
+    :func:`experiments.study_args.validate_study_args` (a study's ``main()``
+    does both through :func:`experiments.study_args.study_config`).
 
     Args:
         name: Study name.
         argv: ``key=value`` strings.
 
     Returns:
-        The merged config.
+        The config with the overrides applied.
 
     Raises:
-        ValueError: An argument without ``=`` or a key the study does not have.
+        experiments.study_args.StudyArgError: One line (a ``ValueError``): an
+            argument without ``=``, a key the study does not have, a value that
+            is not YAML, or an interpolation (``${...}``).
     """
-    base = OmegaConf.load(CONF_DIR / f"{name}.yaml")
-    args = list(argv or [])
-    bad = [a for a in args if "=" not in a]
-    if bad:
-        raise ValueError(f"arguments must be key=value, got {bad}")
-    for arg in args:
-        key = arg.split("=", 1)[0].strip()
+    from experiments.study_args import StudyArgError
+
+    base = OmegaConf.create(_study_yaml(CONF_DIR / f"{name}.yaml"))
+    valid = ", ".join(map(str, base.keys()))
+    for arg in list(argv or []):
+        if "=" not in arg:
+            raise StudyArgError(f"{arg!r} is not key=value (keys: {valid})")
+        key, text = (s.strip() for s in arg.split("=", 1))
+        if not key:
+            raise StudyArgError(f"{arg!r} is not key=value: the key is empty (keys: {valid})")
         if key.split(".")[0] not in base:
-            raise ValueError(f"{name}: unknown key {key!r} "
-                             f"(valid keys: {', '.join(map(str, base.keys()))})")
-        value = OmegaConf.select(OmegaConf.from_dotlist([arg]), key)
-        if isinstance(value, DictConfig | ListConfig):
-            value = OmegaConf.to_container(value)
-        # replace, not merge: scenarios={calm: []} drops the configured scenarios
-        OmegaConf.update(base, key, value, merge=False)
+            raise StudyArgError(f"{key} = {text!r} is invalid: unknown key (valid keys: {valid})")
+        try:
+            value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
+        except Exception as exc:  # the YAML parser raises several types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StudyArgError(f"{key} = {text!r} is invalid: not a YAML value ({first})"
+                                ) from None
+        if "${" in json.dumps(value, default=str):
+            raise StudyArgError(f"{key} = {text!r} is invalid: interpolations (${{...}}) are "
+                                f"not supported in study arguments; give the value")
+        try:
+            # replace, not merge: scenarios={calm: []} drops the configured scenarios
+            OmegaConf.update(base, key, value, merge=False)
+        except Exception as exc:  # OmegaConf raises several types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StudyArgError(f"{key} = {text!r} is invalid: {first}") from None
     return base
 
 

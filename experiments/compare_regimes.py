@@ -47,7 +47,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import METRIC_LABELS, paired_ci, write_table
-from experiments.common import load_study_config, run_and_aggregate, study_exit
+from experiments.common import run_and_aggregate, study_exit
+from experiments.study_args import study_config
 from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
@@ -257,8 +258,12 @@ def run_study(cfg: DictConfig | Any) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``key=value`` overrides of ``conf/experiment/compare_regimes.yaml``."""
-    cfg = load_study_config("compare_regimes", sys.argv[1:] if argv is None else argv)
+    """Command line: ``key=value`` overrides of ``conf/experiment/compare_regimes.yaml``.
+
+    Arguments are checked first (:data:`experiments.study_args.SCHEMAS`): a bad one
+    stops with one line on stderr and exit status 2, before anything is written.
+    """
+    cfg = study_config("compare_regimes", sys.argv[1:] if argv is None else argv)
     with study_exit():
         out = run_study(cfg)
     print(f"compare_regimes outputs in {out.resolve()}:")

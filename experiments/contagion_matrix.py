@@ -31,7 +31,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments.analysis import paired_ci, write_table
-from experiments.common import RowCheckpoint, StudyRunsFailed, load_study_config, study_exit
+from experiments.common import RowCheckpoint, StudyRunsFailed, study_exit
+from experiments.study_args import study_config
 
 __all__ = ["MEASURES", "cell_table", "main", "run_matrices", "run_study"]
 
@@ -184,8 +185,12 @@ def run_study(cfg: Any) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``key=value`` overrides of ``conf/experiment/contagion_matrix.yaml``."""
-    cfg = load_study_config("contagion_matrix", sys.argv[1:] if argv is None else argv)
+    """Command line: ``key=value`` overrides of ``conf/experiment/contagion_matrix.yaml``.
+
+    Arguments are checked first (:data:`experiments.study_args.SCHEMAS`): a bad one
+    stops with one line on stderr and exit status 2, before anything is written.
+    """
+    cfg = study_config("contagion_matrix", sys.argv[1:] if argv is None else argv)
     with study_exit():
         out = run_study(cfg)
     table = pd.read_csv(out / "tables" / "contagion_matrix.csv")

@@ -89,7 +89,8 @@ from scipy.optimize import brentq
 from tqdm import tqdm
 
 from experiments.analysis import write_table
-from experiments.common import RowCheckpoint, load_study_config, study_exit
+from experiments.common import RowCheckpoint, study_exit
+from experiments.study_args import study_config
 from experiments.tail_risk import replicate_seeds
 from sim.contagion_models import debtrank, eisenberg_noe, gai_kapadia_cascade
 from sim.network import (
@@ -749,8 +750,12 @@ def run_study(cfg: DictConfig | Any) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``key=value`` overrides of ``conf/experiment/contagion_topology.yaml``."""
-    cfg = load_study_config("contagion_topology", sys.argv[1:] if argv is None else argv)
+    """Command line: ``key=value`` overrides of ``conf/experiment/contagion_topology.yaml``.
+
+    Arguments are checked first (:data:`experiments.study_args.SCHEMAS`): a bad one
+    stops with one line on stderr and exit status 2, before anything is written.
+    """
+    cfg = study_config("contagion_topology", sys.argv[1:] if argv is None else argv)
     with study_exit():
         out = run_study(cfg)
     table = pd.read_csv(out / "tables" / "contagion_topology.csv")

@@ -48,7 +48,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments.analysis import write_table
-from experiments.common import load_study_config, run_and_aggregate, study_exit
+from experiments.common import run_and_aggregate, study_exit
+from experiments.study_args import study_config
 from experiments.sweep import RunSpec
 from experiments.tail_risk import replicate_seeds
 
@@ -218,8 +219,12 @@ def run_study(cfg: DictConfig | Any) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``key=value`` overrides of ``conf/experiment/stress_sweep.yaml``."""
-    cfg = load_study_config("stress_sweep", sys.argv[1:] if argv is None else argv)
+    """Command line: ``key=value`` overrides of ``conf/experiment/stress_sweep.yaml``.
+
+    Arguments are checked first (:data:`experiments.study_args.SCHEMAS`): a bad one
+    stops with one line on stderr and exit status 2, before anything is written.
+    """
+    cfg = study_config("stress_sweep", sys.argv[1:] if argv is None else argv)
     with study_exit():
         out = run_study(cfg)
     print(f"stress_sweep outputs in {out.resolve()}:")

@@ -18,7 +18,6 @@ reports every ``<instrument>.mid`` series and the fundamentals.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,20 +93,27 @@ def facts_table(timeseries: pd.DataFrame, aggregate: int = 1) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the table for a run directory, or run first with ``--run overrides...``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the table for a run directory, or run first with ``--run overrides...``.
+
+    Arguments are checked first (``SCHEMAS["stylised_facts"]`` in
+    :mod:`experiments.study_args`): a bad one stops with one line on stderr and
+    exit status 2 before any run.
+    """
+    from experiments.study_args import ArgParser, study_options, yaml_value
+
+    ap = ArgParser("stylised_facts", description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", nargs="?", help="a run's output directory")
     ap.add_argument("--run", nargs="*", metavar="OVERRIDE", help="run the model first")
-    ap.add_argument("--aggregate", type=int, default=1, help="steps per return")
+    ap.add_argument("--aggregate", type=yaml_value, default=1, help="steps per return")
     args = ap.parse_args(argv)
+    study_options("stylised_facts", {"run_dir": args.run_dir, "--run": args.run,
+                                     "--aggregate": args.aggregate})
     if args.run is not None:
         import sim
 
         run_dir = sim.run(args.run, progress=True).out_dir
-    elif args.run_dir:
-        run_dir = Path(args.run_dir)
     else:
-        ap.error("give a run directory or --run")
+        run_dir = Path(args.run_dir)
     path = Path(run_dir) / "timeseries.parquet"
     if not path.is_file():
         print(f"stylised_facts: no timeseries.parquet in {run_dir}", file=sys.stderr)

@@ -18,7 +18,6 @@ quantiles) into ``outputs/tail_risk/<time>/`` and prints them.
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,17 +54,23 @@ def run_replicates(overrides: list[str], runs: int, base_seed: int, out_dir: Pat
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the replicates and print VaR and LaR per protocol."""
+    """Run the replicates and print VaR and LaR per protocol.
+
+    Arguments are checked first (``SCHEMAS["tail_risk"]`` in
+    :mod:`experiments.study_args`, the overrides by composing the run config): a
+    bad one stops with one line on stderr and exit status 2 before any run.
+    """
+    from experiments.study_args import ArgParser, study_options, yaml_value
     from sim.metrics import tail_metrics
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quantile", type=float, default=0.95)
+    ap = ArgParser("tail_risk", description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=yaml_value, default=20)
+    ap.add_argument("--seed", type=yaml_value, default=1)
+    ap.add_argument("--quantile", type=yaml_value, default=0.95)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
-    if args.runs < 1:
-        ap.error("--runs must be >= 1")
+    study_options("tail_risk", {"--runs": args.runs, "--seed": args.seed,
+                                "--quantile": args.quantile, "overrides": args.overrides})
     out = Path("outputs") / "tail_risk" / datetime.now(UTC).strftime("%Y-%m-%d_%H-%M-%S")
     table = run_replicates(args.overrides, args.runs, args.seed, out)
     table.to_csv(out / "tail_risk.csv", index=False)

@@ -1,0 +1,1064 @@
+"""Study arguments: one declarative schema per study, checked before any work starts.
+
+Every study's parameters are described once, in :data:`SCHEMAS`: a table of
+key → kind (:class:`Int`, :class:`Float`, :class:`Bool`, :class:`Str`,
+:class:`PathArg`, :class:`Scalar`, :class:`List`, :class:`Overrides`,
+:class:`Map`, :class:`Record`) with its bounds, choices and a line of
+documentation, plus the study's cross-key rules and one *composition* check:
+the run-config overrides a study carries (``overrides``,
+``scenario_overrides``, per-scenario or per-channel extras, grid keys that
+are run-config paths) are composed into a run config with
+:func:`sim.config.load_config` — the cheapest representative composition
+(one per scenario, channel or grid value; the first regime stands for the
+rest, since regime names are checked against ``conf/margin``).
+
+:func:`validate_study_args` checks a loaded config and raises
+:class:`StudyArgError` (one line, ``<key> = <value> is invalid: <what is
+allowed>``, the format of :mod:`sim.checks`); :func:`study_config` is what a
+study's ``main()`` calls: load, validate, and on a bad argument print
+``<study>: argument error: ...`` to stderr and exit with status 2 — before
+anything is written to the output directory. Studies with ``--option``
+arguments (``tail_risk``, ``stylised_facts``) use :class:`ArgParser` and
+:func:`study_options` for the same behaviour.
+
+Numbers: integers must be integers (``1.5`` and booleans are rejected),
+floats must be finite (``.inf`` / ``.nan`` are rejected, booleans too).
+
+Neighbours: :func:`experiments.common.load_study_config` (parsing
+``key=value`` arguments), :mod:`sim.checks` (the one-line format),
+:mod:`sim.config` (run-config validation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sim.checks import check_choice, invalid
+
+__all__ = ["SCHEMAS", "ArgParser", "Bool", "Float", "Int", "List", "Map", "Overrides",
+           "PathArg", "Record", "Scalar", "Str", "StudyArgError", "StudySchema",
+           "describe_schema", "fail", "study_config", "study_options", "validate_study_args"]
+
+_CONF = Path(__file__).resolve().parents[1] / "conf"
+
+MAX_STEPS = 100_000_000
+"""Largest run length (the run config's own bound on ``steps``)."""
+MAX_SEED = 2**63 - 1
+"""Largest seed (the run config's bound on ``seed``)."""
+MAX_REPLICATES = 1_000_000
+"""Largest number of replicates (or networks per cell)."""
+MAX_WORKERS = 256
+"""Largest number of worker processes."""
+MAX_AGENTS = 1_000_000
+"""Largest agent count per population (the run config's bound on ``agents.noise.n``)."""
+
+
+class StudyArgError(ValueError):
+    """A study argument is invalid; the message is one line naming the key and what is allowed."""
+
+
+# --------------------------------------------------------------------------- choices
+
+Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
+
+
+@functools.cache
+def _conf_names(group: str) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (_CONF / group).glob("*.yaml")))
+
+
+def margin_regimes() -> tuple[str, ...]:
+    """Margin regime presets (``conf/margin/*.yaml``)."""
+    return _conf_names("margin")
+
+
+def scenario_names() -> tuple[str, ...]:
+    """Scenario presets (``conf/scenario/*.yaml``)."""
+    return _conf_names("scenario")
+
+
+def metric_names() -> tuple[str, ...]:
+    """Metrics :func:`experiments.analysis.headline_metrics` computes."""
+    from experiments.analysis import METRIC_LABELS
+
+    return tuple(METRIC_LABELS)
+
+
+def shock_kinds() -> tuple[str, ...]:
+    """Confined shocks (:data:`sim.contagion.SHOCKS`)."""
+    from sim.contagion import SHOCKS
+
+    return tuple(SHOCKS)
+
+
+def weight_dists() -> tuple[str, ...]:
+    """Exposure-size distributions (:data:`sim.network.WEIGHT_DISTS`)."""
+    from sim.network import WEIGHT_DISTS
+
+    return tuple(WEIGHT_DISTS)
+
+
+def agent_model_regimes() -> tuple[str, ...]:
+    """Beta's regimes in the agent-model part of ``contagion_topology``."""
+    from experiments.contagion_topology import AGENT_REGIMES
+
+    return tuple(AGENT_REGIMES)
+
+
+def topology_regimes() -> tuple[str, ...]:
+    """Regimes of :func:`sim.topology_world.topology_world`."""
+    from sim.topology_world import REGIMES
+
+    return tuple(REGIMES)
+
+
+def _options(choices: Choices) -> tuple[str, ...]:
+    return choices() if callable(choices) else tuple(choices)
+
+
+# --------------------------------------------------------------------------- kinds
+
+class _Short:
+    """A value whose repr is cut to a readable length (long lists, whole mappings)."""
+
+    def __init__(self, value: Any, limit: int = 160) -> None:
+        self.value, self.limit = value, limit
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        return text if len(text) <= self.limit else text[: self.limit - 5] + " ...]"
+
+
+def _bad(key: str, value: Any, allowed: str) -> NoReturn:
+    invalid(key, _Short(value), allowed)
+
+
+def _num(x: float) -> str:
+    if isinstance(x, int):
+        return "2**63 - 1" if x == MAX_SEED else f"{x:,}"
+    return f"{x:g}"
+
+
+def _interval(lo: float | None, hi: float | None, lo_open: bool = False,
+              hi_open: bool = False) -> str:
+    if lo is None and hi is None:
+        return ""
+    if hi is None:
+        return f" {'>' if lo_open else '>='} {_num(lo)}"
+    if lo is None:
+        return f" {'<' if hi_open else '<='} {_num(hi)}"
+    return f" in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arg:
+    """Base of the argument kinds: ``doc`` and whether ``null`` is accepted."""
+
+    doc: str = ""
+    nullable: bool = False
+
+    def allowed(self) -> str:
+        """What the kind accepts, as the tail of ``must be ...``."""
+        raise NotImplementedError
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise ``ValueError("<key> = <value> is invalid: ...")`` unless ``value`` fits."""
+        if value is None and self.nullable:
+            return
+        self._check(key, value)
+
+    def _check(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def _null(self) -> str:
+        return " (or null)" if self.nullable else ""
+
+
+@dataclass(frozen=True)
+class Int(Arg):
+    """An integer (not a bool, not a float) in ``[lo, hi]``."""
+
+    lo: int | None = None
+    hi: int | None = None
+
+    def allowed(self) -> str:  # noqa: D102
+        return f"an integer{_interval(self.lo, self.hi)}{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        bad = isinstance(value, bool) or not isinstance(value, int)
+        if bad or (self.lo is not None and value < self.lo) or (
+                self.hi is not None and value > self.hi):
+            _bad(key, value, f"must be {self.allowed()}")
+
+
+@dataclass(frozen=True)
+class Float(Arg):
+    """A finite real number (an int is accepted, a bool is not) within the bounds."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def allowed(self) -> str:  # noqa: D102
+        return (f"a finite number{_interval(self.lo, self.hi, self.lo_open, self.hi_open)}"
+                f"{self._null()}")
+
+    def _check(self, key: str, value: Any) -> None:
+        ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+        if ok and self.lo is not None:
+            ok = value > self.lo if self.lo_open else value >= self.lo
+        if ok and self.hi is not None:
+            ok = value < self.hi if self.hi_open else value <= self.hi
+        if not ok:
+            _bad(key, value, f"must be {self.allowed()}")
+
+
+@dataclass(frozen=True)
+class Bool(Arg):
+    """``true`` or ``false``."""
+
+    def allowed(self) -> str:  # noqa: D102
+        return f"true or false{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, bool):
+            _bad(key, value, f"must be {self.allowed()}")
+
+
+@dataclass(frozen=True)
+class Str(Arg):
+    """A non-empty string, one of ``choices`` if given, matching ``pattern`` if given."""
+
+    choices: Choices | None = None
+    pattern: str | None = None
+    what: str = ""
+
+    def allowed(self) -> str:  # noqa: D102
+        if self.choices is not None:
+            return f"one of {', '.join(_options(self.choices))}{self._null()}"
+        return f"{self.what or 'a non-empty string'}{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            _bad(key, value, f"must be {self.allowed()}")
+        if self.choices is not None:
+            check_choice(key, value, _options(self.choices))
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            _bad(key, value, f"must be {self.allowed()}")
+
+
+@dataclass(frozen=True)
+class PathArg(Arg):
+    """A directory path (a non-empty string); if it exists it must be a directory.
+
+    ``must_hold``: a file the directory must already contain (e.g. a run's
+    ``timeseries.parquet``).
+    """
+
+    must_hold: str | None = None
+
+    def allowed(self) -> str:  # noqa: D102
+        base = "a directory path (a string; quote a numeric name)"
+        if self.must_hold:
+            base = f"a directory holding {self.must_hold}"
+        return f"{base}{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            _bad(key, value, f"must be {self.allowed()}")
+        path = Path(value)
+        if self.must_hold is not None and not (path / self.must_hold).is_file():
+            _bad(key, value, f"must be {self.allowed()}")
+        if path.exists() and not path.is_dir():
+            _bad(key, value, f"must be {self.allowed()} (it is a file)")
+
+
+@dataclass(frozen=True)
+class Scalar(Arg):
+    """A single value: an integer, a finite number, a bool or a non-empty string."""
+
+    def allowed(self) -> str:  # noqa: D102
+        return "a single value (number, true/false or string)"
+
+    def _check(self, key: str, value: Any) -> None:
+        if isinstance(value, bool | int):
+            return
+        if isinstance(value, float) and math.isfinite(value):
+            return
+        if isinstance(value, str) and value:
+            return
+        _bad(key, value, f"must be {self.allowed()}")
+
+
+def _ident(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class List(Arg):
+    """A list of ``item`` with ``min_len <= len <= max_len``, optionally without duplicates."""
+
+    item: Arg = field(default_factory=Scalar)
+    min_len: int = 0
+    max_len: int | None = None
+    unique: bool = False
+
+    def allowed(self) -> str:  # noqa: D102
+        lo, hi = self.min_len, self.max_len
+        if hi is not None and hi == lo:
+            n = f"a list of exactly {lo} items"
+        elif hi is not None:
+            n = f"a list of {lo} to {hi} items" if lo else f"a list of at most {hi} items"
+        elif lo:
+            n = "a non-empty list" if lo == 1 else f"a list of at least {lo} items"
+        else:
+            n = "a list"
+        dup = ", no duplicates" if self.unique else ""
+        return f"{n}, each {self.item.allowed()}{dup}{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, list):
+            _bad(key, value, f"must be {self.allowed()}")
+        if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
+            _bad(key, value, f"must be {self.allowed()}")
+        for i, x in enumerate(value):
+            self.item.check(f"{key}[{i}]", x)
+        if self.unique:
+            seen = [_ident(x) for x in value]
+            dup = next((x for i, x in enumerate(value) if seen[i] in seen[:i]), None)
+            if len(set(seen)) != len(seen):
+                _bad(key, value, f"must not repeat an item ({dup!r} twice)")
+
+
+_OVERRIDE = re.compile(r"^(~[^=\s]+(=.*)?|\+{0,2}[^=~\s][^=\s]*=.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Overrides(Arg):
+    """Hydra overrides of the run config (``key=value``, ``+key=value``, ``~key``).
+
+    Their values are checked by the study's composition (:func:`sim.config.load_config`).
+    """
+
+    def allowed(self) -> str:  # noqa: D102
+        return f"a list of run-config overrides such as [agents.noise.n=20]{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, list):
+            _bad(key, value, f"must be {self.allowed()}")
+        for i, x in enumerate(value):
+            if not isinstance(x, str) or not _OVERRIDE.match(x):
+                _bad(f"{key}[{i}]", x, "must be a run-config override key=value "
+                                       "(+key=value to add, ~key to delete)")
+
+
+@dataclass(frozen=True)
+class Map(Arg):
+    """A mapping ``{key: value}``: keys per ``keys``, values per ``values``.
+
+    ``per_key`` overrides ``values`` for particular keys (e.g. a topology's
+    concentration parameter).
+    """
+
+    keys: Str = field(default_factory=Str)
+    values: Arg = field(default_factory=Scalar)
+    per_key: Mapping[str, Arg] = field(default_factory=dict)
+    min_len: int = 0
+
+    def allowed(self) -> str:  # noqa: D102
+        n = {0: "a mapping", 1: "a non-empty mapping"}.get(
+            self.min_len, f"a mapping of at least {self.min_len} entries")
+        return (f"{n} from {self.keys.allowed()} to {self.values.allowed()}"
+                f"{self._null()}")
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, dict) or len(value) < self.min_len:
+            _bad(key, value, f"must be {self.allowed()}")
+        for k, v in value.items():
+            if not isinstance(k, str):
+                _bad(key, value, f"keys must be {self.keys.allowed()}, got {k!r}")
+            try:
+                self.keys.check(k, k)
+            except ValueError:
+                _bad(f"{key}.{k}", v, f"unknown key {k!r}; keys must be {self.keys.allowed()}")
+            self.per_key.get(k, self.values).check(f"{key}.{k}", v)
+
+
+@dataclass(frozen=True)
+class Record(Arg):
+    """A mapping with fixed keys: ``fields`` (all required unless listed in ``optional``)."""
+
+    fields: Mapping[str, Arg] = field(default_factory=dict)
+    optional: frozenset[str] = frozenset()
+
+    def allowed(self) -> str:  # noqa: D102
+        req = [k for k in self.fields if k not in self.optional]
+        opt = [k for k in self.fields if k in self.optional]
+        parts = ([f"keys {', '.join(req)}"] if req else []) + (
+            [f"optional {', '.join(opt)}"] if opt else [])
+        return f"a mapping with {'; '.join(parts) or 'no keys'}{self._null()}"
+
+    def _check(self, key: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            _bad(key, value, f"must be {self.allowed()}")
+        pre = f"{key}." if key else ""
+        for k in value:
+            if k not in self.fields:
+                _bad(f"{pre}{k}", value[k], f"unknown key; valid keys"
+                                            f"{' of ' + key if key else ''}: "
+                                            f"{', '.join(self.fields)}")
+        for k, arg in self.fields.items():
+            if k in value:
+                arg.check(f"{pre}{k}", value[k])
+            elif k not in self.optional:
+                _bad(key, value, f"misses key {k!r}; must be {self.allowed()}")
+
+
+# --------------------------------------------------------------------------- schemas
+
+Rule = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class StudySchema:
+    """One study's arguments: the key table, cross-key rules and the run-config composition.
+
+    Attributes:
+        args: Key → kind (the top level of the study's config).
+        rules: Cross-key checks, each raising a one-line ``ValueError``.
+        compose: Composes the representative run config(s); raises likewise.
+        doc: One line on the study.
+    """
+
+    args: Mapping[str, Arg]
+    rules: tuple[Rule, ...] = ()
+    compose: Rule | None = None
+    doc: str = ""
+
+
+def _run_config(groups: Sequence[tuple[str, Any, list[str]]],
+                build: Callable[[list[str]], Any] | None = None) -> Any:
+    """Compose one run config from ``groups`` (``(key, value, overrides)``, in order).
+
+    On failure, shorter and shorter prefixes are composed until one succeeds: the
+    group after it broke the composition and its key is named (only the failure
+    path pays; user overrides come last, so this is usually one more composition).
+    """
+    from sim.config import load_config
+
+    build = build or load_config
+    try:
+        return build([o for _, _, ov in groups for o in ov])
+    except ValueError as exc:  # ConfigError and the builders' one-line ValueErrors
+        err = exc
+    culprit = groups[0]
+    for i in range(len(groups) - 1, 0, -1):
+        if not groups[i][2]:
+            continue  # adds nothing: the shorter prefix fails as well
+        try:
+            build([o for _, _, ov in groups[:i] for o in ov])
+        except ValueError as exc:
+            err = exc
+            continue
+        culprit = groups[i]
+        break
+    key, value, _ = culprit
+    _bad(key, value, f"the run config rejects it: {err}")
+
+
+def _run_flags(seed: int) -> list[str]:
+    return [f"seed={seed}", "output.figures=false", "progress=false"]
+
+
+def _first_seed(base_seed: int) -> int:
+    from experiments.tail_risk import replicate_seeds
+
+    return replicate_seeds(int(base_seed), 1)[0]
+
+
+def _override_key(text: str) -> str:
+    return text.lstrip("+~").split("=", 1)[0].strip()
+
+
+def _not_study_set(key: str, overrides: Any, reserved: Sequence[str], why: str) -> None:
+    """Overrides must not set what the study sets itself (it would be ignored or break pairing)."""
+    for i, text in enumerate(overrides or []):
+        if _override_key(text) in reserved:
+            _bad(f"{key}[{i}]", text, f"sets {_override_key(text)}, which the study sets itself "
+                                      f"({why}); not one of {', '.join(reserved)}")
+
+
+_RUN_SET = ("margin", "scenario", "steps", "seed")
+_RUN_WHY = "use the study's regime(s), scenario(s), steps and seed keys"
+
+
+def _run_overrides_free(*keys: str) -> Rule:
+    def rule(c: dict[str, Any]) -> None:
+        for key in keys:
+            if key == "scenarios":
+                for s, extra in c["scenarios"].items():
+                    _not_study_set(f"scenarios.{s}", extra, _RUN_SET, _RUN_WHY)
+            else:
+                _not_study_set(key, c[key], _RUN_SET, _RUN_WHY)
+    return rule
+
+
+REPLICATES = Int(1, MAX_REPLICATES, doc="replicates (runs) per cell")
+STEPS = Int(1, MAX_STEPS, doc="steps per run")
+SEED = Int(0, MAX_SEED, doc="seed (non-negative)")
+WORKERS = Int(1, MAX_WORKERS, doc="worker processes")
+LEVEL = Float(0.0, 1.0, lo_open=True, hi_open=True)
+OUTPUT_DIR = PathArg(doc="output directory")
+REGIMES = List(Str(margin_regimes), min_len=1, unique=True,
+               doc="margin regimes (conf/margin/*.yaml)")
+
+
+# compare_regimes ----------------------------------------------------------------
+
+def _baseline_in_regimes(c: dict[str, Any]) -> None:
+    if c["baseline"] not in c["regimes"]:
+        _bad("baseline", c["baseline"], f"must be one of regimes ({', '.join(c['regimes'])})")
+
+
+def _compose_compare(c: dict[str, Any]) -> None:
+    seed = _first_seed(c["base_seed"])
+    for scenario, extra in c["scenarios"].items():
+        _run_config([("regimes", c["regimes"], [f"margin={c['regimes'][0]}"]),
+                     ("scenarios", c["scenarios"], [f"scenario={scenario}"]),
+                     (f"scenarios.{scenario}", extra, list(extra or [])),
+                     ("steps", c["steps"], [f"steps={c['steps']}"]),
+                     ("base_seed", c["base_seed"], _run_flags(seed)),
+                     ("overrides", c["overrides"], list(c["overrides"] or []))])
+
+
+COMPARE_REGIMES = StudySchema(
+    doc="margin regimes x scenarios x replicates with common random numbers",
+    args={
+        "regimes": REGIMES,
+        "baseline": Str(margin_regimes, doc="paired differences are regime - baseline; "
+                                            "one of regimes"),
+        "scenarios": Map(Str(scenario_names), Overrides(nullable=True), min_len=1,
+                         doc="scenario (conf/scenario/*.yaml) -> extra overrides of its runs"),
+        "replicates": REPLICATES,
+        "steps": STEPS,
+        "base_seed": SEED,
+        "workers": WORKERS,
+        "confidence": Float(0.0, 1.0, True, True, doc="paired-t interval level"),
+        "tail_quantile": Float(0.0, 1.0, True, True, doc="VaR / LaR quantile"),
+        "metrics": List(Str(metric_names), min_len=1, unique=True,
+                        doc="metrics tabulated and plotted (experiments.analysis)"),
+        "overrides": Overrides(nullable=True, doc="applied to every run"),
+        "output_dir": OUTPUT_DIR,
+        "report_only": Bool(doc="rebuild tables and figures from finished runs"),
+        "progress": Bool(doc="progress bar"),
+    },
+    rules=(_baseline_in_regimes, _run_overrides_free("scenarios", "overrides")),
+    compose=_compose_compare)
+
+
+# stress_sweep -------------------------------------------------------------------
+
+_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*"
+_STUDY_SET = ("margin", "scenario", "steps", "seed", "output.figures", "progress")
+
+
+def _grid_keys(c: dict[str, Any]) -> None:
+    for key in c["grid"]:
+        if key in _STUDY_SET:
+            _bad(f"grid.{key}", c["grid"][key], "is set by the study itself (use regime, "
+                                                "scenario, steps, base_seed)")
+    for i, key in enumerate(c["heatmap"]):
+        if key not in c["grid"]:
+            _bad(f"heatmap[{i}]", key, f"must be a grid key ({', '.join(c['grid'])})")
+
+
+def _compose_stress(c: dict[str, Any]) -> None:
+    seed = _first_seed(c["base_seed"])
+    grid = c["grid"]
+    head = [("regime", c["regime"], [f"margin={c['regime']}"]),
+            ("scenario", c["scenario"], [f"scenario={c['scenario']}"]),
+            ("scenario_overrides", c["scenario_overrides"], list(c["scenario_overrides"] or [])),
+            ("steps", c["steps"], [f"steps={c['steps']}"]),
+            ("base_seed", c["base_seed"], _run_flags(seed))]
+    tail = [("overrides", c["overrides"], list(c["overrides"] or []))]
+    first = {k: v[0] for k, v in grid.items()}
+    cells = [first] + [{**first, k: v} for k, vals in grid.items() for v in vals[1:]]
+    for cell in cells:  # every grid value once, the other axes at their first value
+        _run_config([*head, *[(f"grid.{k}", grid[k], [f"{k}={v}"]) for k, v in cell.items()],
+                     *tail])
+
+
+STRESS_SWEEP = StudySchema(
+    doc="a protocol designer's parameter grid x replicates",
+    args={
+        "grid": Map(Str(pattern=_PATH, what="a run-config path such as margin.haircuts.BTC"),
+                    List(Scalar(), min_len=1, unique=True), min_len=1,
+                    doc="run-config path -> values; every combination runs"),
+        "heatmap": List(Str(pattern=_PATH, what="a grid key"), max_len=2, unique=True,
+                        doc="x, y grid keys of the heat maps"),
+        "regime": Str(margin_regimes, doc="margin regime of every run"),
+        "scenario": Str(scenario_names, doc="scenario of every run"),
+        "scenario_overrides": Overrides(nullable=True, doc="extra overrides for the scenario"),
+        "replicates": REPLICATES,
+        "steps": STEPS,
+        "base_seed": SEED,
+        "workers": WORKERS,
+        "target": Record({"debt_metric": Str(("insolvency", "bad_debt")),
+                          "quantile": Float(0.0, 1.0, True, True),
+                          "threshold": Float(0.0)},
+                         doc="q-quantile of debt / open interest <= threshold"),
+        "lar_quantile": Float(0.0, 1.0, True, True, doc="VaR / LaR quantile"),
+        "overrides": Overrides(nullable=True, doc="applied to every run"),
+        "output_dir": OUTPUT_DIR,
+        "report_only": Bool(),
+        "progress": Bool(),
+    },
+    rules=(_grid_keys, _run_overrides_free("scenario_overrides", "overrides")),
+    compose=_compose_stress)
+
+
+# backtest_report ------------------------------------------------------------------
+
+def _two_periods(c: dict[str, Any]) -> None:
+    if 2 * c["horizon"] >= c["steps"]:
+        _bad("horizon", c["horizon"], f"must be < steps / 2 = {c['steps'] / 2:g} "
+                                      f"(at least two P&L periods)")
+
+
+def _compose_backtest(c: dict[str, Any]) -> None:
+    _run_config([("regimes", c["regimes"], [f"margin={c['regimes'][0]}"]),
+                 ("scenario", c["scenario"], [f"scenario={c['scenario']}"]),
+                 ("scenario_overrides", c["scenario_overrides"],
+                  list(c["scenario_overrides"] or [])),
+                 ("steps", c["steps"], [f"steps={c['steps']}"]),
+                 ("seed", c["seed"], _run_flags(c["seed"])),
+                 ("overrides", c["overrides"], list(c["overrides"] or []))])
+
+
+BACKTEST_REPORT = StudySchema(
+    doc="margin backtest per regime on a replay of real prices",
+    args={
+        "regimes": REGIMES,
+        "scenario": Str(scenario_names, doc="the replay (conf/scenario/*.yaml)"),
+        "scenario_overrides": Overrides(nullable=True),
+        "steps": STEPS,
+        "seed": SEED,
+        "horizon": Int(1, MAX_STEPS, doc="steps per P&L period"),
+        "confidence": Float(0.0, 1.0, True, True, doc="coverage tested"),
+        "level": Float(0.0, 1.0, True, True, doc="size of the LR tests"),
+        "workers": WORKERS,
+        "overrides": Overrides(nullable=True),
+        "output_dir": OUTPUT_DIR,
+        "report_only": Bool(),
+        "progress": Bool(),
+    },
+    rules=(_two_periods, _run_overrides_free("scenario_overrides", "overrides")),
+    compose=_compose_backtest)
+
+
+# contagion_matrix -----------------------------------------------------------------
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def _matrix_rules(c: dict[str, Any]) -> None:
+    _not_study_set("overrides", c["overrides"], ("seed",), "use seeds")
+    for channel, extra in c["channels"].items():
+        _not_study_set(f"channels.{channel}", extra, ("seed",), "use seeds")
+
+
+def _compose_matrix(c: dict[str, Any]) -> None:
+    for channel, extra in c["channels"].items():
+        rc = _run_config([("overrides", c["overrides"], list(c["overrides"])),
+                          (f"channels.{channel}", extra, list(extra)),
+                          ("seeds", c["seeds"], _run_flags(c["seeds"][0]))])
+        steps = int(rc.steps)
+        if c["shock_step"] >= steps:
+            where = f"overrides and channels.{channel}" if extra else "overrides"
+            _bad("shock_step", c["shock_step"], f"must be an integer in [0, {steps - 1}]: before "
+                                                f"the run ends (steps = {steps} from {where})")
+
+
+CONTAGION_MATRIX = StudySchema(
+    doc="loss at protocol j given a confined shock at protocol i",
+    args={
+        "overrides": Overrides(doc="the world: overrides of the run config"),
+        "shock": Str(shock_kinds, doc="shock kind (sim.contagion.SHOCKS)"),
+        "size": Float(0.0, lo_open=True, doc="USD taken out (exploit) or sold (sell)"),
+        "shock_step": Int(0, MAX_STEPS - 1, doc="step the shock hits; < the run's steps"),
+        "channels": Map(Str(pattern=_NAME, what="a name of letters, digits, _ . -"),
+                        Overrides(), min_len=1,
+                        doc="contagion switch setting -> extra overrides"),
+        "seeds": List(SEED, min_len=1, unique=True, doc="run seeds (paired across cells)"),
+        "confidence": Float(0.0, 1.0, True, True, doc="paired-t interval level"),
+        "output_dir": OUTPUT_DIR,
+    },
+    rules=(_matrix_rules,),
+    compose=_compose_matrix)
+
+
+# contagion_topology ----------------------------------------------------------------
+
+DENSITIES = List(Float(0.0, 1.0), min_len=1, unique=True, doc="expected exposure densities")
+
+
+def _topologies(doc: str) -> Map:
+    from_topo = ("erdos_renyi", "scale_free", "core_periphery")
+    gamma = List(Float(2.0, 100.0, lo_open=True), min_len=1, unique=True)
+    core = List(Float(0.0, 1.0, lo_open=True), min_len=1, unique=True)
+    return Map(Str(from_topo), Record({}, nullable=True), min_len=1, doc=doc, per_key={
+        "erdos_renyi": Record({}, nullable=True),
+        "scale_free": Record({"gamma": gamma}, optional=frozenset({"gamma"}), nullable=True),
+        "core_periphery": Record({"core_fraction": core}, optional=frozenset({"core_fraction"}),
+                                 nullable=True)})
+
+
+_WORLD_DEFAULTS = {"haircut": 0.1, "ltv": 0.8, "leverage": [3.0, 10.0]}
+
+_TOPOLOGY_WORLD_SETS = (
+    "protocols", "scenario", "margin", "steps", "seed", "agents.noise.n", "agents.leveraged.n",
+    "agents.leveraged.leverage_min", "agents.leveraged.leverage_max", "agents.fundamentalist.n",
+    "agents.momentum.n", "agents.arbitrageur.enabled", "protocols.0.spot", "protocols.0.assets",
+    "protocols.0.insurance_fund", "protocols.0.liquidation.bad_debt",
+    "contagion.token_impairment", "output.figures", "progress")
+"""Run-config keys :func:`sim.topology_world.topology_world` sets after the user's overrides."""
+
+
+def _topology_rules(c: dict[str, Any]) -> None:
+    if c["multi_threshold"] > c["n"] - 1:
+        _bad("multi_threshold", c["multi_threshold"], f"must be an integer in [1, n - 1 = "
+                                                      f"{c['n'] - 1}]")
+    if sum(c["core_periphery_ratios"]) <= 0:
+        _bad("core_periphery_ratios", c["core_periphery_ratios"], "must not be all zero")
+    a = c["agent_model"]
+    if a is not None:
+        _not_study_set("agent_model.overrides", a["overrides"], ("margin", "seed"),
+                       "use agent_model.regimes and agent_model.base_seed")
+    b = c["agent_topology"]
+    if b is None:
+        return
+    _not_study_set("agent_topology.overrides", b["overrides"], _TOPOLOGY_WORLD_SETS,
+                   "agent_topology keys and agent_topology.world")
+    if b["multi_threshold"] > b["n"] - 1:
+        _bad("agent_topology.multi_threshold", b["multi_threshold"],
+             f"must be an integer in [1, agent_topology.n - 1 = {b['n'] - 1}]")
+    if b["shock_step"] >= b["steps"]:
+        _bad("agent_topology.shock_step", b["shock_step"],
+             f"must be an integer in [0, agent_topology.steps - 1 = {b['steps'] - 1}]")
+    w = {**_WORLD_DEFAULTS, **b["world"]}
+    if w["ltv"] > 1.0 - w["haircut"]:
+        _bad("agent_topology.world.ltv", w["ltv"],
+             f"must be <= 1 - haircut = {1.0 - w['haircut']:g} (a loan starts within margin)")
+    if w["leverage"][0] > w["leverage"][1]:
+        _bad("agent_topology.world.leverage", w["leverage"], "must be [min, max] with min <= max")
+
+
+def _compose_topology(c: dict[str, Any]) -> None:
+    a = c["agent_model"]
+    if a is not None and a["enabled"]:
+        from sim.contagion import isolated_crash_overrides
+
+        world = isolated_crash_overrides(float(a["crashes"][0]), a["start_step"], a["horizon"],
+                                         a["noise"], a["leveraged"], float(a["supply"]))
+        _run_config([("agent_model", _Short(a), world),
+                     ("agent_model.regimes", a["regimes"],
+                      [f"margin={a['regimes'][0]}", "protocols.1.margin=null"]),
+                     ("agent_model.token_haircut", a["token_haircut"],
+                      [f"+margin.haircuts.aLP={float(a['token_haircut'])}"]),
+                     ("agent_model.base_seed", a["base_seed"], _run_flags(_first_seed(
+                         a["base_seed"]))),
+                     ("agent_model.overrides", a["overrides"], list(a["overrides"] or []))])
+    b = c["agent_topology"]
+    if b is not None and b["enabled"]:
+        import numpy as np
+
+        from sim.topology_world import topology_world
+
+        def build(overrides: list[str]) -> Any:
+            w = dict(b["world"])
+            if "leverage" in w:
+                w["leverage"] = tuple(float(x) for x in w["leverage"])
+            return topology_world(np.ones((2, 2)), regime=b["regimes"][0], seed=0,
+                                  steps=b["steps"], token_impairment=b["token_impairment"],
+                                  overrides=overrides, **w)
+
+        _run_config([("agent_topology.world", b["world"], []),
+                     ("agent_topology.overrides", b["overrides"], list(b["overrides"] or []))],
+                    build)
+
+
+AGENT_MODEL = Record(nullable=True, doc="agent-model part: two venues, a crash at alpha", fields={
+    "enabled": Bool(),
+    "regimes": List(Str(agent_model_regimes), min_len=1, unique=True, doc="beta's regime"),
+    "crashes": List(Float(0.0, 1.0, True, True), min_len=1, unique=True, doc="gap crash sizes"),
+    "replicates": REPLICATES,
+    "base_seed": SEED,
+    "start_step": Int(1, MAX_STEPS, doc="crash step"),
+    "horizon": Int(1, MAX_STEPS, doc="steps after the crash"),
+    "noise": Int(0, MAX_AGENTS, doc="noise traders per venue"),
+    "leveraged": Int(1, MAX_AGENTS, doc="leveraged traders per venue"),
+    "supply": Float(0.0, lo_open=True, doc="aLP units outstanding"),
+    "token_haircut": Float(0.0, 1.0, hi_open=True, doc="beta's haircut on aLP"),
+    "workers": WORKERS,
+    "overrides": Overrides(nullable=True),
+})
+
+WORLD = Record(optional=frozenset({"holding_usd", "haircut", "pool_ratio", "min_supply",
+                                   "borrowers", "borrow_usd", "ltv", "insurance_fund", "noise",
+                                   "leveraged", "leverage"}),
+               doc="sim.topology_world.topology_world keyword arguments", fields={
+    "holding_usd": Float(0.0),
+    "haircut": Float(0.0, 1.0, hi_open=True),
+    "pool_ratio": Float(1.0),
+    "min_supply": Float(0.0, lo_open=True),
+    "borrowers": Int(0, 10_000),
+    "borrow_usd": Float(0.0),
+    "ltv": Float(0.0, 1.0),
+    "insurance_fund": Float(0.0),
+    "noise": Int(0, MAX_AGENTS),
+    "leveraged": Int(0, MAX_AGENTS),
+    "leverage": List(Float(1.0), min_len=2, max_len=2),
+})
+
+AGENT_TOPOLOGY = Record(nullable=True, doc="agent model on random topologies", fields={
+    "enabled": Bool(),
+    "n": Int(2, 100, doc="protocols per network"),
+    "densities": DENSITIES,
+    "topologies": _topologies("topology -> concentration values"),
+    "weight_dist": Str(weight_dists),
+    "regimes": List(Str(topology_regimes), min_len=1, unique=True),
+    "replicates": REPLICATES,
+    "base_seed": SEED,
+    "multi_threshold": Int(1, 100),
+    "shock_fraction": Float(0.0, 1.0, lo_open=True),
+    "shock_step": Int(0, MAX_STEPS - 1),
+    "steps": Int(2, MAX_STEPS),
+    "token_impairment": Bool(),
+    "world": WORLD,
+    "overrides": Overrides(nullable=True),
+})
+
+CONTAGION_TOPOLOGY = StudySchema(
+    doc="contagion probability and extent vs network topology",
+    args={
+        "n": Int(2, 5000, doc="protocols per network"),
+        "densities": DENSITIES,
+        "topologies": _topologies("topology -> {gamma | core_fraction: [values]}"),
+        "core_periphery_ratios": List(Float(0.0), min_len=3, max_len=3,
+                                      doc="core-core, core-periphery, periphery-periphery"),
+        "weight_dist": Str(weight_dists, doc="exposure sizes"),
+        "capital_ratio": Float(0.0, doc="capital / total interbank exposure"),
+        "multi_threshold": Int(1, 5000, doc="defaults counted as multi-protocol contagion"),
+        "replicates": REPLICATES,
+        "base_seed": SEED,
+        "confidence": Float(0.0, 1.0, True, True),
+        "example_density": Float(0.0, 1.0, doc="density of the example graphs"),
+        "agent_model": AGENT_MODEL,
+        "agent_topology": AGENT_TOPOLOGY,
+        "output_dir": OUTPUT_DIR,
+        "progress": Bool(),
+    },
+    rules=(_topology_rules,),
+    compose=_compose_topology)
+
+
+# tail_risk, stylised_facts (--option arguments) ---------------------------------------
+
+def _compose_tail(c: dict[str, Any]) -> None:
+    _run_config([("overrides", c["overrides"], list(c["overrides"])),
+                 ("--seed", c["--seed"], _run_flags(_first_seed(c["--seed"])))])
+
+
+TAIL_RISK = StudySchema(
+    doc="Gauntlet VaR / LaR over seeded replicates",
+    args={"--runs": Int(1, MAX_REPLICATES, doc="replicates"),
+          "--seed": SEED,
+          "--quantile": Float(0.0, 1.0, True, True, doc="VaR / LaR quantile"),
+          "overrides": Overrides(doc="run-config overrides")},
+    compose=_compose_tail)
+
+
+def _one_source(c: dict[str, Any]) -> None:
+    if (c["run_dir"] is None) == (c["--run"] is None):
+        _bad("run_dir", c["run_dir"], "give a run directory or --run overrides (one of them)")
+
+
+def _compose_facts(c: dict[str, Any]) -> None:
+    if c["--run"] is not None:
+        _run_config([("--run", c["--run"], list(c["--run"]))])
+
+
+STYLISED_FACTS = StudySchema(
+    doc="stylised facts of a run's returns",
+    args={"run_dir": PathArg(must_hold="timeseries.parquet", nullable=True,
+                             doc="a finished run's directory"),
+          "--run": Overrides(nullable=True, doc="run the model with these overrides first"),
+          "--aggregate": Int(1, MAX_STEPS, doc="steps per return")},
+    rules=(_one_source,),
+    compose=_compose_facts)
+
+
+SCHEMAS: dict[str, StudySchema] = {
+    "compare_regimes": COMPARE_REGIMES,
+    "stress_sweep": STRESS_SWEEP,
+    "backtest_report": BACKTEST_REPORT,
+    "contagion_matrix": CONTAGION_MATRIX,
+    "contagion_topology": CONTAGION_TOPOLOGY,
+    "tail_risk": TAIL_RISK,
+    "stylised_facts": STYLISED_FACTS,
+}
+"""Study name → its argument schema."""
+
+
+# --------------------------------------------------------------------------- entry points
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        try:
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        except Exception as exc:  # OmegaConf interpolation errors
+            raise StudyArgError(f"the arguments do not resolve: "
+                                f"{str(exc).strip().splitlines()[0]}") from None
+    return dict(cfg)
+
+
+def validate_study_args(name: str, cfg: Any, compose: bool = True) -> dict[str, Any]:
+    """Check a study's arguments against :data:`SCHEMAS` (no run, nothing written).
+
+    Order: every key's kind, bounds and choices; the cross-key rules; then
+    (``compose``) the representative run-config composition(s).
+
+    Args:
+        name: Study name (a key of :data:`SCHEMAS`).
+        cfg: The study config (DictConfig or mapping), e.g. from
+            :func:`experiments.common.load_study_config`.
+        compose: Also compose the run config(s) the study's overrides make.
+
+    Returns:
+        The config as plain containers.
+
+    Raises:
+        StudyArgError: One line, ``<key> = <value> is invalid: <what is allowed>``.
+        KeyError: An unknown study name.
+    """
+    schema = SCHEMAS[name]
+    plain = _plain(cfg)
+    try:
+        Record(schema.args).check("", plain)
+        for rule in schema.rules:
+            rule(plain)
+        if compose and schema.compose is not None:
+            schema.compose(plain)
+    except StudyArgError:
+        raise
+    except ValueError as exc:  # sim.checks.invalid, ConfigError: already one line
+        raise StudyArgError(" ".join(str(exc).split())) from None
+    return plain
+
+
+def fail(name: str, message: Any) -> NoReturn:
+    """Print ``<name>: argument error: <message>`` (one line) to stderr and exit with status 2."""
+    print(f"{name}: argument error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def describe_schema(name: str) -> str:
+    """The study's argument table as text: one line per key (kind, bounds, choices, doc)."""
+    def rows(args: Mapping[str, Arg], pre: str = "") -> list[str]:
+        out = []
+        for key, arg in args.items():
+            doc = f"  -- {arg.doc}" if arg.doc else ""
+            if isinstance(arg, Record) and arg.fields:
+                out.append(f"{pre}{key}: a mapping{' (or null)' if arg.nullable else ''}{doc}")
+                out += rows(arg.fields, f"{pre}{key}.")
+            else:
+                out.append(f"{pre}{key}: {arg.allowed()}{doc}")
+        return out
+
+    schema = SCHEMAS[name]
+    return "\n".join([f"{name}: {schema.doc}", *rows(schema.args)])
+
+
+def study_config(name: str, argv: Sequence[str] | None = None) -> Any:
+    """A study's config from ``key=value`` arguments, validated; the ``main()`` entry.
+
+    ``--help`` / ``-h`` prints :func:`describe_schema` and exits with status 0.
+
+    Args:
+        name: Study name.
+        argv: ``key=value`` strings (``None``: ``sys.argv[1:]``).
+
+    Returns:
+        The loaded config (:func:`experiments.common.load_study_config`).
+
+    Raises:
+        SystemExit: Status 2 after one line on stderr for a bad argument.
+    """
+    from experiments.common import load_study_config
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(describe_schema(name))
+        raise SystemExit(0)
+    try:
+        cfg = load_study_config(name, args)
+        validate_study_args(name, cfg)
+    except StudyArgError as exc:
+        fail(name, exc)
+    return cfg
+
+
+class ArgParser(argparse.ArgumentParser):
+    """An ``argparse`` parser whose errors are one line and exit status 2.
+
+    Args:
+        study: Study name (the message prefix).
+        **kwargs: Passed to :class:`argparse.ArgumentParser`.
+    """
+
+    def __init__(self, study: str, **kwargs: Any) -> None:
+        super().__init__(prog=f"python -m experiments.{study}", **kwargs)
+        self.study = study
+
+    def error(self, message: str) -> NoReturn:
+        """One line on stderr, exit status 2 (no usage block)."""
+        fail(self.study, message)
+
+
+def yaml_value(text: str) -> Any:
+    """An ``--option`` value parsed as YAML, as ``key=value`` values are (``1e3``, ``.inf``)."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
+    except Exception as exc:  # YAML parser errors
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YAML value: "
+                                         f"{str(exc).strip().splitlines()[0]}") from None
+
+
+def study_options(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate an ``--option`` study's parsed arguments; one line and exit 2 if bad.
+
+    Args:
+        name: Study name.
+        values: Schema key (``--runs``, ``overrides``, ...) → parsed value.
+
+    Returns:
+        The values (plain).
+    """
+    try:
+        return validate_study_args(name, dict(values))
+    except StudyArgError as exc:
+        fail(name, exc)
