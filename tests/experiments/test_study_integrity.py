@@ -62,8 +62,16 @@ def test_backtest_scenario_change_reruns(tmp_path: Path) -> None:
     assert "flash_crash" in (tmp_path / "tables" / "backtest.md").read_text()
 
 
-def test_backtest_every_regime_failing_exits_1_with_nan_rows(tmp_path: Path, capsys) -> None:
-    args = ["regimes=[cross,static]", "steps=30", "overrides=[agents.noise.n=notanumber]",
+def test_backtest_every_regime_failing_exits_1_with_nan_rows(tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    # valid arguments (bad ones stop at the door with exit 2); every run then fails
+    import experiments.sweep
+
+    def failing_run(overrides, *, out_dir, progress=False):
+        raise RuntimeError("the world broke")
+
+    monkeypatch.setattr(experiments.sweep, "_sim_run", failing_run)
+    args = ["regimes=[cross,static]", "steps=30", "overrides=[agents.noise.n=10]",
             "workers=1", "progress=false", f"output_dir={tmp_path}"]
     with pytest.raises(StudyRunsFailed) as exc:
         backtest_report.run_study(load_study_config("backtest_report", args))
