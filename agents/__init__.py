@@ -1,34 +1,38 @@
 """Behaviour: Mesa agents that read the market view and send orders.
 
 Agents hold strategy parameters and ledger row ids, never balances. A
-population of simple traders acts as one vectorised agent. Each agent module
-also defines its config dataclass and a ``validate_*`` function raising a
-one-line ``ValueError`` that names the bad key.
+population of simple traders acts as one vectorised agent. Every agent's
+config schema is in :mod:`agents.config` (pure data; its checks are
+``sim.config.agents``); the helpers populations share are in
+:mod:`agents.base`; one module per behaviour. Agents see the world only
+through :mod:`sim.market` (the market view and the liquidation offer).
 """
 
-from agents.arbitrageur import Arbitrageur, ArbitrageurConfig, validate_arbitrageur_config
-from agents.fundamentalist import (
+from agents.arbitrageur import Arbitrageur
+from agents.config import (
+    AgentsConfig,
+    ArbitrageurConfig,
     FundamentalistConfig,
-    FundamentalistPopulation,
-    validate_fundamentalist_config,
-)
-from agents.leveraged import (
     LeveragedConfig,
-    LeveragedTraderPopulation,
-    validate_leveraged_config,
+    LiquidatorConfig,
+    LiquidityWithdrawalConfig,
+    MarketMakerConfig,
+    MomentumConfig,
+    NoiseConfig,
 )
+from agents.fundamentalist import FundamentalistPopulation
+from agents.leveraged import LeveragedTraderPopulation
+from agents.liquidator import Liquidator
 from agents.market_maker import (
     AvellanedaStoikovMaker,
-    LiquidityWithdrawalConfig,
     avellaneda_stoikov_quotes,
-    validate_withdrawal_config,
     withdrawal_factors,
 )
-from agents.liquidator import Liquidator, LiquidatorConfig, validate_liquidator_config
-from agents.momentum import MomentumConfig, MomentumPopulation, validate_momentum_config
+from agents.momentum import MomentumPopulation
 from agents.noise import NoiseTraderPopulation
 
 __all__ = [
+    "AgentsConfig",
     "Arbitrageur",
     "ArbitrageurConfig",
     "AvellanedaStoikovMaker",
@@ -39,15 +43,11 @@ __all__ = [
     "Liquidator",
     "LiquidatorConfig",
     "LiquidityWithdrawalConfig",
+    "MarketMakerConfig",
     "MomentumConfig",
     "MomentumPopulation",
+    "NoiseConfig",
     "NoiseTraderPopulation",
     "avellaneda_stoikov_quotes",
-    "validate_arbitrageur_config",
-    "validate_fundamentalist_config",
-    "validate_leveraged_config",
-    "validate_liquidator_config",
-    "validate_momentum_config",
-    "validate_withdrawal_config",
     "withdrawal_factors",
 ]

@@ -40,82 +40,14 @@ The agent draws no random numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
-from agents.fundamentalist import order_events
-from sim.checks import check_number as _number
-from sim.checks import invalid as _fail
+from agents.base import order_events
 
-__all__ = ["Arbitrageur", "ArbitrageurConfig", "validate_arbitrageur_config"]
-
-
-@dataclass
-class ArbitrageurConfig:
-    """Capital-limited index and cross-venue arbitrage (Shleifer & Vishny 1997).
-
-    Attributes:
-        enabled: Build the arbitrageur.
-        threshold_bps: Act when the mid deviates from the index (or one venue's
-            bid from another's ask) by more than this; above the 5 bps taker
-            fee so each trade is expected to pay.
-        band_bps: Index-arbitrage orders are limited at ``index × (1 ∓ band)``:
-            the book is pushed back to within the band of the index.
-        unwind_bps: Unwind inventory once the mid is within this of the index.
-        unwind_notional: Most notional unwound per instrument and step.
-        max_order_notional: Cap on one order's notional, in quote units.
-        max_inventory_notional: Cap on one instrument's absolute inventory.
-        max_leverage: Cap on the account's gross inventory notional, as a
-            multiple of its equity.
-        cross_venue: Also arbitrage the same asset across protocols.
-        depth_levels: Book levels read when sizing orders.
-        usd: Initial quote collateral per account (one per protocol).
-        base_notional: Initial holding of each base asset, in quote value
-            (lets spot inventory start from a neutral book).
-    """
-
-    enabled: bool = True
-    threshold_bps: float = 15.0
-    band_bps: float = 5.0
-    unwind_bps: float = 5.0
-    unwind_notional: float = 50_000.0
-    max_order_notional: float = 250_000.0
-    max_inventory_notional: float = 1_000_000.0
-    max_leverage: float = 3.0
-    cross_venue: bool = True
-    depth_levels: int = 100
-    usd: float = 2_000_000.0
-    base_notional: float = 1_000_000.0
-
-
-def validate_arbitrageur_config(cfg: Any, prefix: str = "agents.arbitrageur") -> None:
-    """Check an :class:`ArbitrageurConfig` (or an OmegaConf node of that shape).
-
-    Raises:
-        ValueError: One line naming the first bad key, its value and what is allowed.
-    """
-    for key in ("enabled", "cross_venue"):
-        if not isinstance(getattr(cfg, key), bool):
-            _fail(f"{prefix}.{key}", getattr(cfg, key), "must be true or false")
-    _number(f"{prefix}.threshold_bps", cfg.threshold_bps, 0.0, 10_000.0)
-    _number(f"{prefix}.band_bps", cfg.band_bps, 0.0, 10_000.0)
-    if cfg.band_bps > cfg.threshold_bps:
-        _fail(f"{prefix}.band_bps", cfg.band_bps,
-              f"must be <= threshold_bps ({cfg.threshold_bps})")
-    _number(f"{prefix}.unwind_bps", cfg.unwind_bps, 0.0, 10_000.0)
-    if cfg.unwind_bps > cfg.threshold_bps:
-        _fail(f"{prefix}.unwind_bps", cfg.unwind_bps,
-              f"must be <= threshold_bps ({cfg.threshold_bps})")
-    _number(f"{prefix}.unwind_notional", cfg.unwind_notional, 0.0)
-    _number(f"{prefix}.max_order_notional", cfg.max_order_notional, 0.0, lo_open=True)
-    _number(f"{prefix}.max_inventory_notional", cfg.max_inventory_notional, 0.0)
-    _number(f"{prefix}.max_leverage", cfg.max_leverage, 0.0)
-    _number(f"{prefix}.depth_levels", cfg.depth_levels, 1, 100_000)
-    _number(f"{prefix}.usd", cfg.usd, 0.0)
-    _number(f"{prefix}.base_notional", cfg.base_notional, 0.0)
+__all__ = ["Arbitrageur"]
 
 
 class Arbitrageur(mesa.Agent):
@@ -133,7 +65,6 @@ class Arbitrageur(mesa.Agent):
 
     def __init__(self, model: mesa.Model, instruments: list[int], cfg: Any) -> None:
         super().__init__(model)
-        validate_arbitrageur_config(cfg)
         self.instruments = [int(j) for j in instruments]
         self.cfg = cfg
         self.accounts: dict[int, int] = {}

@@ -51,108 +51,21 @@ model assigns ``accounts``. Every step then draws ``n`` re-entry uniforms and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
-from agents.fundamentalist import order_events
-from sim.checks import check_choice as _choice_check
-from sim.checks import check_number as _number
-from sim.checks import invalid as _fail
-from sim.view import REDUCE_ONLY
+from agents.base import order_events
+from agents.config import RULES
+from sim.market.view import REDUCE_ONLY
 
-__all__ = ["RULES", "LeveragedConfig", "LeveragedTraderPopulation", "validate_leveraged_config"]
+__all__ = ["RULES", "LeveragedTraderPopulation"]
 
-RULES = ("top_up", "deleverage", "none")
 """Behaviours near maintenance."""
 
 _REACHED = 0.01
 """A build-up stops once notional is within this fraction of ``L × equity``."""
-
-
-@dataclass
-class LeveragedConfig:
-    """Leverage-targeting perpetual traders (Thurner, Farmer & Geanakoplos 2012).
-
-    Attributes:
-        n: Number of traders (each one ledger account); 0 disables the population.
-        usd: Initial quote collateral (equity) per trader.
-        leverage_min: Lowest target leverage (notional / equity).
-        leverage_max: Highest target leverage; per-trader targets are
-            log-uniform between the two. 20× is TFG's default cap and
-            Binance's default for new accounts; 7.5× is about the US equity
-            margin limit (§1.6).
-        long_share: Probability that a trader is long.
-        trade_prob: Probability per step that an under-levered trader adds to
-            its position (spreads the build-up over steps).
-        max_order_notional: Cap on one order's notional, in quote units.
-        rebalance_band: Re-lever when leverage falls below ``L (1 − band)``.
-        rule: Behaviour near maintenance: ``top_up``, ``deleverage`` or ``none``.
-        trigger_ratio: The rule fires when equity / maintenance requirement is
-            below this (> 1: before the account is liquidatable).
-        target_ratio: Equity / maintenance the rule restores.
-        top_up_budget_frac: Total top-ups a trader may deposit over its life,
-            as a fraction of ``usd`` in [0, 1] (``top_up`` only): at most its
-            initial stake again.
-        reopen_prob: Probability per step that a closed-out trader re-enters
-            (0 = never).
-        refill_on_reopen: On re-entry, deposit up to ``usd`` of equity from
-            outside and renew the top-up budget.
-        all_venues: Trader ``i`` of every protocol's population is one owner
-            (ledger owner ``sim.universal.MULTI_VENUE_OWNER + i``) holding a
-            sub-account on each protocol with perpetuals — each sub-account
-            runs its own target as before. Only the owner ids change, so with
-            ``contagion.universal_margin`` off the run is the same; with it on
-            the owner's sub-accounts are margined as one.
-    """
-
-    n: int = 50
-    usd: float = 10_000.0
-    leverage_min: float = 2.0
-    leverage_max: float = 20.0
-    long_share: float = 0.5
-    trade_prob: float = 0.2
-    max_order_notional: float = 25_000.0
-    rebalance_band: float = 0.25
-    rule: str = "top_up"
-    trigger_ratio: float = 1.5
-    target_ratio: float = 3.0
-    top_up_budget_frac: float = 1.0
-    reopen_prob: float = 0.01
-    refill_on_reopen: bool = True
-    all_venues: bool = False
-
-
-def validate_leveraged_config(cfg: Any, prefix: str = "agents.leveraged") -> None:
-    """Check a :class:`LeveragedConfig` (or an OmegaConf node of that shape).
-
-    Raises:
-        ValueError: One line naming the first bad key, its value and what is allowed.
-    """
-    _number(f"{prefix}.n", cfg.n, 0, 1_000_000)
-    _number(f"{prefix}.usd", cfg.usd, 0.0, lo_open=True)
-    _number(f"{prefix}.leverage_min", cfg.leverage_min, 0.0, 1000.0, lo_open=True)
-    _number(f"{prefix}.leverage_max", cfg.leverage_max, 0.0, 1000.0, lo_open=True)
-    if cfg.leverage_max < cfg.leverage_min:
-        _fail(f"{prefix}.leverage_max", cfg.leverage_max,
-              f"must be >= leverage_min ({cfg.leverage_min})")
-    _number(f"{prefix}.long_share", cfg.long_share, 0.0, 1.0)
-    _number(f"{prefix}.trade_prob", cfg.trade_prob, 0.0, 1.0)
-    _number(f"{prefix}.max_order_notional", cfg.max_order_notional, 0.0, lo_open=True)
-    _number(f"{prefix}.rebalance_band", cfg.rebalance_band, 0.0, 1.0)
-    _choice_check(f"{prefix}.rule", cfg.rule, RULES)
-    _number(f"{prefix}.trigger_ratio", cfg.trigger_ratio, 0.0, lo_open=True)
-    _number(f"{prefix}.target_ratio", cfg.target_ratio, 0.0, lo_open=True)
-    if cfg.target_ratio < cfg.trigger_ratio:
-        _fail(f"{prefix}.target_ratio", cfg.target_ratio,
-              f"must be >= trigger_ratio ({cfg.trigger_ratio})")
-    _number(f"{prefix}.top_up_budget_frac", cfg.top_up_budget_frac, 0.0, 1.0)
-    _number(f"{prefix}.reopen_prob", cfg.reopen_prob, 0.0, 1.0)
-    for key in ("refill_on_reopen", "all_venues"):
-        if not isinstance(getattr(cfg, key), bool):
-            _fail(f"{prefix}.{key}", getattr(cfg, key), "must be true or false")
 
 
 class LeveragedTraderPopulation(mesa.Agent):
@@ -181,7 +94,6 @@ class LeveragedTraderPopulation(mesa.Agent):
 
     def __init__(self, model: mesa.Model, instruments: list[int], cfg: Any) -> None:
         super().__init__(model)
-        validate_leveraged_config(cfg)
         view = model.view
         self.instruments = np.asarray([j for j in instruments if view.instruments[j].is_perp],
                                       np.int64)

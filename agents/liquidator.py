@@ -1,6 +1,6 @@
 """Fixed-spread liquidators: take over under-margined positions for a bonus, then unwind.
 
-The liquidation engine (``sim.liquidation``) offers each position of an
+The liquidation engine (``sim.venue.liquidation``) offers each position of an
 account under maintenance to the liquidators in a random order (first come,
 first served). A liquidator is the "rational liquidator" of Gauntlet's
 agent-based market-risk models (contagion_and_peers.md §3.3: it takes the
@@ -48,70 +48,19 @@ ledger row ids, never balances.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
 
-from sim.checks import invalid as _bad
-from sim.view import MARKET, REDUCE_ONLY
+from sim.market.view import MARKET, REDUCE_ONLY
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.liquidation import Candidate
+    from sim.market.offer import Candidate
 
-__all__ = ["Liquidator", "LiquidatorConfig", "validate_liquidator_config"]
+__all__ = ["Liquidator"]
 
 _MAX_HALVINGS = 6
-
-
-@dataclass
-class LiquidatorConfig:
-    """Liquidator population (nested in ``AgentsConfig.liquidator``).
-
-    Attributes:
-        n: Number of liquidator agents (each has an account on every protocol).
-        capital: Quote deposit of each liquidator account.
-        latency_steps: Steps between an account becoming liquidatable and the
-            liquidator acting on it (0 = same step).
-        min_profit: Minimum estimated profit (quote units) to accept.
-        max_notional_per_step: Cap on notional taken over per step.
-        taker_fee: The liquidator's estimate of the taker fee it pays to
-            unwind (Binance USDⓈ-M regular tier 0.05 %).
-        lock_capital: Keep the margin committed to positions taken this step
-            in use until the next step (see the module docstring).
-    """
-
-    n: int = 3
-    capital: float = 1_000_000.0
-    latency_steps: int = 0
-    min_profit: float = 0.0
-    max_notional_per_step: float = 5_000_000.0
-    taker_fee: float = 0.0005
-    lock_capital: bool = False
-
-    def __post_init__(self) -> None:
-        validate_liquidator_config(self)
-
-
-def validate_liquidator_config(cfg: Any, prefix: str = "agents.liquidator") -> Any:
-    """Check a :class:`LiquidatorConfig` (dataclass or OmegaConf node); return it.
-
-    Raises:
-        ValueError: One line naming the first bad field and the allowed range.
-    """
-    if not isinstance(cfg.lock_capital, bool):
-        _bad(f"{prefix}.lock_capital", cfg.lock_capital, "must be true or false")
-    for name, hi in (("n", 10_000), ("latency_steps", 1_000_000)):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
-            _bad(f"{prefix}.{name}", v, f"must be an integer in [0, {hi}]")
-    for name, lo, hi in (("capital", 0.0, 1e15), ("min_profit", -1e15, 1e15),
-                         ("max_notional_per_step", 0.0, 1e18), ("taker_fee", 0.0, 0.01)):
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            _bad(f"{prefix}.{name}", v, f"must be a number in [{lo}, {hi}]")
-    return cfg
 
 
 class Liquidator(mesa.Agent):
@@ -144,7 +93,7 @@ class Liquidator(mesa.Agent):
         """Decide how much of an offered position to take.
 
         Args:
-            candidate: The offer (see :class:`sim.liquidation.Candidate`).
+            candidate: The offer (see :class:`sim.market.offer.Candidate`).
 
         Returns:
             Base units accepted (unsigned, whole lots, at most ``|candidate.qty|``);

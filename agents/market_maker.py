@@ -42,7 +42,7 @@ With stress ``x`` (the larger of the two) the total spread is multiplied by
 cancels its quotes and places none. Below both widen thresholds the quotes
 are exactly those of the plain model.
 
-Market-wide liquidity. The maker also reads ``model.liquidity`` if the model
+Market-wide liquidity. The maker also reads ``view.liquidity`` if the model
 has that attribute — a float in ``[0, 1]`` or a per-instrument array of such,
 set by a liquidity-drought scenario — and multiplies its quote size by it (0:
 no quotes). A model without the attribute counts as 1. This applies whether or
@@ -52,83 +52,19 @@ not withdrawal is enabled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
-from sim.checks import check_number as _number
-from sim.checks import invalid as _fail
-from sim.view import CANCEL, LIMIT, STATUS_RESTING
+from agents.config import LiquidityWithdrawalConfig
+from sim.market.view import CANCEL, LIMIT, STATUS_RESTING
 
 __all__ = [
     "AvellanedaStoikovMaker",
-    "LiquidityWithdrawalConfig",
     "avellaneda_stoikov_quotes",
-    "validate_withdrawal_config",
     "withdrawal_factors",
 ]
-
-
-@dataclass
-class LiquidityWithdrawalConfig:
-    """When a market maker widens, thins and pulls its quotes (see the module docstring).
-
-    The model's ``MarketMakerConfig`` carries one as ``withdrawal``; a maker
-    whose config has none uses these defaults.
-
-    Attributes:
-        enabled: Apply the volatility and margin-usage rules.
-        calm_halflife_steps: Half-life of the slow EWMA variance taken as the
-            calm level (one day of one-minute steps).
-        vol_widen_ratio: Start widening when EWMA vol / calm vol exceeds this.
-        vol_pull_ratio: Pull all quotes at or above this vol ratio.
-        usage_widen: Start widening when IM / equity exceeds this.
-        usage_pull: Pull all quotes at or above this IM / equity.
-        max_spread_mult: Spread multiplier at full stress (just below pulling).
-        min_size_frac: Quote-size fraction at full stress.
-    """
-
-    enabled: bool = True
-    calm_halflife_steps: int = 1440
-    vol_widen_ratio: float = 2.0
-    vol_pull_ratio: float = 5.0
-    usage_widen: float = 0.5
-    usage_pull: float = 0.9
-    max_spread_mult: float = 4.0
-    min_size_frac: float = 0.25
-
-
-def validate_withdrawal_config(cfg: Any, prefix: str = "agents.market_maker.withdrawal") -> None:
-    """Check a :class:`LiquidityWithdrawalConfig` (or an OmegaConf node of that shape).
-
-    Raises:
-        ValueError: One line naming the first bad key, its value and what is allowed.
-    """
-    if not isinstance(cfg.enabled, bool):
-        _fail(f"{prefix}.enabled", cfg.enabled, "must be true or false")
-    for key in ("calm_halflife_steps", "vol_widen_ratio", "vol_pull_ratio", "usage_widen",
-                "usage_pull", "max_spread_mult", "min_size_frac"):
-        _number(f"{prefix}.{key}", getattr(cfg, key))
-    if cfg.calm_halflife_steps < 1:
-        _fail(f"{prefix}.calm_halflife_steps", cfg.calm_halflife_steps, "must be >= 1")
-    if cfg.vol_widen_ratio < 1.0:
-        _fail(f"{prefix}.vol_widen_ratio", cfg.vol_widen_ratio, "must be >= 1")
-    if cfg.vol_pull_ratio <= cfg.vol_widen_ratio:
-        _fail(f"{prefix}.vol_pull_ratio", cfg.vol_pull_ratio,
-              f"must be > vol_widen_ratio ({cfg.vol_widen_ratio})")
-    if cfg.usage_widen < 0.0:
-        _fail(f"{prefix}.usage_widen", cfg.usage_widen, "must be >= 0")
-    if cfg.usage_pull <= cfg.usage_widen:
-        _fail(f"{prefix}.usage_pull", cfg.usage_pull, f"must be > usage_widen ({cfg.usage_widen})")
-    if cfg.usage_pull > 1.0:
-        _fail(f"{prefix}.usage_pull", cfg.usage_pull,
-              "must be <= 1 (a share of equity: IM / equity above 1 already blocks new quotes)")
-    if cfg.max_spread_mult < 1.0:
-        _fail(f"{prefix}.max_spread_mult", cfg.max_spread_mult, "must be >= 1")
-    if not 0.0 <= cfg.min_size_frac <= 1.0:
-        _fail(f"{prefix}.min_size_frac", cfg.min_size_frac, "must be in [0, 1]")
 
 
 def withdrawal_factors(vol_ratio: float, usage: float, cfg: Any) -> tuple[float, float]:
@@ -203,7 +139,6 @@ class AvellanedaStoikovMaker(mesa.Agent):
         self.cfg = cfg
         withdrawal = getattr(cfg, "withdrawal", None)
         self.withdrawal = LiquidityWithdrawalConfig() if withdrawal is None else withdrawal
-        validate_withdrawal_config(self.withdrawal)
         self.account = -1
         self._live = np.zeros(0, np.int64)
         self._last_s: float | None = None
@@ -246,13 +181,14 @@ class AvellanedaStoikovMaker(mesa.Agent):
         return im / eq if eq > 0.0 else math.inf
 
     def _market_liquidity(self) -> float:
-        """The model's market-wide liquidity multiplier for this book (1 when absent)."""
-        x = getattr(self.model, "liquidity", 1.0)
+        """The market-wide liquidity multiplier for this book, from the view (1 without one)."""
+        view = getattr(self.model, "view", None)
+        x = 1.0 if view is None else view.liquidity
         if np.ndim(x) > 0:
             x = np.asarray(x)[self.instrument]
         x = float(x)
         if not 0.0 <= x <= 1.0:
-            raise ValueError(f"model.liquidity = {x!r} is invalid: must be in [0, 1]")
+            raise ValueError(f"view.liquidity = {x!r} is invalid: must be in [0, 1]")
         return x
 
     def _inventory(self, s: float) -> float:

@@ -32,80 +32,19 @@ activation uniforms and, for the active traders, an instrument index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 
-from agents.fundamentalist import (
+from agents.base import (
     capped_notional,
     exposure_notional,
     initial_spot_holdings,
     order_events,
 )
-from sim.checks import check_number as _number
-from sim.checks import invalid as _fail
 
-__all__ = ["MomentumConfig", "MomentumPopulation", "validate_momentum_config"]
-
-
-@dataclass
-class MomentumConfig:
-    """Trend followers on an EWMA of returns (Farmer & Joshi 2002).
-
-    Attributes:
-        n: Number of traders (each one ledger account); 0 disables the population.
-        trade_prob: Probability that a trader sends an order in a step.
-        halflife_min_steps: Shortest trend half-life (steps).
-        halflife_max_steps: Longest trend half-life; per-trader half-lives are
-            log-uniform between the two (Farmer & Joshi's heterogeneous ``θ``).
-        vol_halflife_steps: Half-life of the EWMA variance normalising the signal.
-        threshold: Smallest ``|z|`` (trend t-statistic) that triggers an order.
-        notional_per_signal: Order notional per unit of ``|z|``, in quote units.
-        max_order_notional: Cap on one order's notional.
-        max_position_notional: Orders may not take the absolute exposure of a
-            trader past this notional.
-        warmup_steps: Observations of an instrument before anyone trades it.
-        usd: Initial quote collateral per trader.
-        base_notional: Initial holding of each base asset, in quote value.
-    """
-
-    n: int = 50
-    trade_prob: float = 0.05
-    halflife_min_steps: float = 5.0
-    halflife_max_steps: float = 60.0
-    vol_halflife_steps: float = 120.0
-    threshold: float = 1.0
-    notional_per_signal: float = 3_000.0
-    max_order_notional: float = 20_000.0
-    max_position_notional: float = 100_000.0
-    warmup_steps: int = 10
-    usd: float = 100_000.0
-    base_notional: float = 50_000.0
-
-
-def validate_momentum_config(cfg: Any, prefix: str = "agents.momentum") -> None:
-    """Check a :class:`MomentumConfig` (or an OmegaConf node of that shape).
-
-    Raises:
-        ValueError: One line naming the first bad key, its value and what is allowed.
-    """
-    _number(f"{prefix}.n", cfg.n, 0, 1_000_000)
-    _number(f"{prefix}.trade_prob", cfg.trade_prob, 0.0, 1.0)
-    _number(f"{prefix}.halflife_min_steps", cfg.halflife_min_steps, 0.0, lo_open=True)
-    _number(f"{prefix}.halflife_max_steps", cfg.halflife_max_steps, 0.0, lo_open=True)
-    if cfg.halflife_max_steps < cfg.halflife_min_steps:
-        _fail(f"{prefix}.halflife_max_steps", cfg.halflife_max_steps,
-              f"must be >= halflife_min_steps ({cfg.halflife_min_steps})")
-    _number(f"{prefix}.vol_halflife_steps", cfg.vol_halflife_steps, 0.0, lo_open=True)
-    _number(f"{prefix}.threshold", cfg.threshold, 0.0)
-    _number(f"{prefix}.notional_per_signal", cfg.notional_per_signal, 0.0, lo_open=True)
-    _number(f"{prefix}.max_order_notional", cfg.max_order_notional, 0.0, lo_open=True)
-    _number(f"{prefix}.max_position_notional", cfg.max_position_notional, 0.0, lo_open=True)
-    _number(f"{prefix}.warmup_steps", cfg.warmup_steps, 2, 1_000_000)
-    _number(f"{prefix}.usd", cfg.usd, 0.0)
-    _number(f"{prefix}.base_notional", cfg.base_notional, 0.0)
+__all__ = ["MomentumPopulation"]
 
 
 class MomentumPopulation(mesa.Agent):
@@ -126,7 +65,6 @@ class MomentumPopulation(mesa.Agent):
 
     def __init__(self, model: mesa.Model, instruments: list[int], cfg: Any) -> None:
         super().__init__(model)
-        validate_momentum_config(cfg)
         self.instruments = np.asarray(instruments, np.int64)
         self.cfg = cfg
         k = len(self.instruments)

@@ -20,7 +20,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.view import CANCEL, LIMIT, MARKET, STATUS_RESTING
+from sim.market.view import CANCEL, LIMIT, MARKET, STATUS_RESTING
 
 __all__ = ["NoiseTraderPopulation"]
 
@@ -29,7 +29,7 @@ class NoiseTraderPopulation(mesa.Agent):
     """A population of zero-intelligence traders on one protocol's books.
 
     Args:
-        model: The Mesa model (must expose ``view``, a :class:`sim.view.MarketView`).
+        model: The Mesa model (must expose ``view``, a :class:`sim.market.view.MarketView`).
         instruments: World indices of the instruments the population trades.
         cfg: A ``NoiseConfig``.
 

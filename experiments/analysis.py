@@ -15,7 +15,7 @@ finished runs; nothing re-runs a model.
 * :func:`write_table` writes a DataFrame as CSV, Markdown and LaTeX without
   optional dependencies (``tabulate`` / ``jinja2`` are not required).
 
-Neighbours: ``experiments.sweep`` (runs and ``collect``), ``sim.metrics``
+Neighbours: ``experiments.sweep`` (runs and ``collect``), ``sim.output.metrics``
 (``tail_metrics``: Gauntlet VaR / LaR).
 """
 

@@ -4,7 +4,7 @@ A study's parameters live in ``conf/experiment/<study>.yaml`` and are loaded
 with OmegaConf (not composed into the run config); ``key=value`` arguments on
 the command line override them (values parsed as YAML, so
 ``regimes=[cross,portfolio]`` and ``scenarios={calm: []}`` replace the
-configured values). Figures reuse ``sim.figures``
+configured values). Figures reuse ``sim.output.figures``
 (Okabe-Ito palette, ``save`` → PNG + vector PDF).
 
 :func:`start_study` runs (or resumes) a study's sweep and returns
@@ -337,7 +337,7 @@ class RowCheckpoint:
     again with the same ``config`` and the same code takes the rows found
     there instead of re-running them. Rows written under another config or by
     other code (a hash of the config and
-    :func:`sim.provenance.code_fingerprint` is stored with every line) are
+    :func:`sim.output.provenance.code_fingerprint` is stored with every line) are
     ignored, and a line cut short by an interruption is
     skipped. Floats round-trip exactly through JSON, so a resumed study writes
     the same tables as an uninterrupted one.
@@ -349,7 +349,7 @@ class RowCheckpoint:
 
     def __init__(self, path: str | Path, config: Any) -> None:
         self.path = Path(path)
-        from sim.provenance import code_fingerprint
+        from sim.output.provenance import code_fingerprint
 
         text = json.dumps({"config": config, "code": code_fingerprint()}, sort_keys=True,
                           default=_plain)

@@ -11,7 +11,7 @@ Analysis*, §11.2). Regime differences are then estimated from per-replicate
 (§10.2.1, :func:`experiments.analysis.paired_ci`). Across replicates the
 Gauntlet tail metrics are reported as point values: VaR = 95th percentile of
 insolvent debt, LaR = 95th percentile of liquidated notional
-(``sim.metrics.tail_metrics``).
+(``sim.output.metrics.tail_metrics``).
 
 Usage::
 
@@ -149,7 +149,7 @@ def tail_table(agg: pd.DataFrame, q: float = 0.95) -> pd.DataFrame:
     Returns:
         Columns ``scenario, regime, VaR_<q>_USD, LaR_<q>_USD, runs, runs_failed``.
     """
-    from sim.metrics import tail_metrics
+    from sim.output.metrics import tail_metrics
 
     rows = []
     done = _done(agg)
@@ -183,7 +183,7 @@ def plot_metric(agg: pd.DataFrame, metric: str, out_dir: Path, confidence: float
     import matplotlib.pyplot as plt
     from scipy import stats
 
-    from sim.figures import OKABE_ITO, save
+    from sim.output.figures import OKABE_ITO, save
 
     scenarios = list(agg["scenario"].drop_duplicates())
     regimes = list(agg["regime"].drop_duplicates())

@@ -152,7 +152,7 @@ def run_study(cfg: Any) -> Path:
             (``shock_step`` outside the run): raised after the table (NaN
             cells with ``runs_failed``) and figures are written.
     """
-    from sim.figures import contagion_matrix_figure
+    from sim.output.figures import contagion_matrix_figure
 
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)

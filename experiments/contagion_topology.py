@@ -7,7 +7,7 @@ per cell. Replicate ``k`` uses the same seed in every cell (common random
 numbers, as in the other studies; seeds from
 :func:`experiments.tail_risk.replicate_seeds`). In each network one node,
 drawn uniformly at random, defaults, and the network models of
-:mod:`sim.contagion_models` measure the spread (:func:`shock_outcome`):
+:mod:`sim.network.models` measure the spread (:func:`shock_outcome`):
 
 * Gai–Kapadia zero-recovery cascade: defaults beyond the shocked node;
   *multi-protocol contagion* = at least ``multi_threshold`` (default 2) of them;
@@ -44,7 +44,7 @@ beta loss here is contagion.
 
 **Agents on random topologies** (``agent_topology``, :func:`run_agent_topology`):
 the agent model on small networks from the same generators
-(:mod:`sim.topology_world`: protocol ``i`` holds protocol ``j``'s receipt token
+(:mod:`sim.contagion.topology_world`: protocol ``i`` holds protocol ``j``'s receipt token
 where ``A[i, j] > 0``, plus token-backed loans; every protocol on the regime,
 write-off bad debt, a small insurance fund). An exploit at a random protocol
 marks its token down by ``shock_fraction``; each regime runs unshocked and
@@ -92,7 +92,7 @@ from experiments.analysis import write_table
 from experiments.common import RowCheckpoint, study_exit
 from experiments.study_args import study_config
 from experiments.tail_risk import replicate_seeds
-from sim.contagion_models import debtrank, eisenberg_noe, gai_kapadia_cascade
+from sim.network.models import debtrank, eisenberg_noe, gai_kapadia_cascade
 from sim.network import (
     core_periphery_exposures,
     core_share,
@@ -370,7 +370,7 @@ def density_figure(table: pd.DataFrame, out_dir: str | Path, name: str,
         table: Cell table with ``topology``, ``density`` and, per panel stem
             ``m``, columns ``m``/``m_low``/``m_high`` (or ``m_mean``/``m_low``/
             ``m_high``); drawn as a line with its confidence band.
-        out_dir: Figure directory (:func:`sim.figures.save` writes PNG and PDF).
+        out_dir: Figure directory (:func:`sim.output.figures.save` writes PNG and PDF).
         name: File stem.
         series: Columns whose values make one line each within a topology.
         panels: ``(stem, y label)`` per row.
@@ -378,7 +378,7 @@ def density_figure(table: pd.DataFrame, out_dir: str | Path, name: str,
     """
     import matplotlib.pyplot as plt
 
-    from sim.figures import OKABE_ITO, save
+    from sim.output.figures import OKABE_ITO, save
 
     topos = list(dict.fromkeys(table["topology"]))
     fig, axes = plt.subplots(len(panels), len(topos), figsize=(4.6 * len(topos),
@@ -426,7 +426,7 @@ def probability_figure(table: pd.DataFrame, out_dir: str | Path, confidence: flo
 
 def _example_figures(cfg: DictConfig | Any, out_dir: Path) -> dict[str, Path]:
     """One network per topology at ``example_density``, coloured by its DebtRank distress."""
-    from sim.figures import collateral_graph_figure
+    from sim.output.figures import collateral_graph_figure
 
     files: dict[str, Path] = {}
     seed = replicate_seeds(int(cfg.base_seed), 1)[0]
@@ -587,7 +587,7 @@ def run_agent_model(cfg: DictConfig | Any, out: Path) -> pd.DataFrame:
 
 def _topology_block(cfg: DictConfig | Any) -> Any:
     """The ``agent_topology`` block, checked (one-line ValueError naming the bad key)."""
-    from sim.topology_world import REGIMES
+    from sim.contagion.topology_world import REGIMES
 
     b = cfg.agent_topology
     bad = [r for r in b.regimes if r not in REGIMES]
@@ -607,16 +607,16 @@ def topology_trial(A: Any, shocked: int, regime: str, seed: int, block: Any,
                    multi_threshold: int = 2) -> dict[str, Any]:
     """One agent-model run on exposure network ``A`` with an exploit at ``shocked``.
 
-    Builds :func:`sim.topology_world.topology_world` with ``block.world``
+    Builds :func:`sim.contagion.topology_world.topology_world` with ``block.world``
     parameters and the regime on every protocol, runs it unshocked and shocked
     with the same seed (common random numbers), and returns
-    :func:`sim.topology_world.topology_outcome` plus ``multi`` (reach >=
+    :func:`sim.contagion.topology_world.topology_outcome` plus ``multi`` (reach >=
     ``multi_threshold``: the multi-protocol contagion event, as
     ``multi_threshold`` Gai–Kapadia defaults in the network part),
     ``any_contagion`` (reach >= 1), ``second_hop`` (a protocol two or more
     holder links away hit) and ``total_bad_debt``.
     """
-    from sim.topology_world import run_topology, topology_outcome, topology_world
+    from sim.contagion.topology_world import run_topology, topology_outcome, topology_world
 
     w = dict(block.world)
     w["leverage"] = tuple(float(x) for x in w.get("leverage", (3.0, 10.0)))

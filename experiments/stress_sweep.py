@@ -153,7 +153,7 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, value: str, out_dir: Path, name
     """
     import matplotlib.pyplot as plt
 
-    from sim.figures import save
+    from sim.output.figures import save
 
     grid = cells.pivot_table(index=y, columns=x, values=value, aggfunc="max", dropna=False)
     fig, ax = plt.subplots(figsize=(1.8 + 1.1 * grid.shape[1], 1.4 + 0.8 * grid.shape[0]))

@@ -14,7 +14,7 @@ rest, since regime names are checked against ``conf/margin``).
 
 :func:`validate_study_args` checks a loaded config and raises
 :class:`StudyArgError` (one line, ``<key> = <value> is invalid: <what is
-allowed>``, the format of :mod:`sim.checks`); :func:`study_config` is what a
+allowed>``, the format of :mod:`sim.config.checks`); :func:`study_config` is what a
 study's ``main()`` calls: load, validate, and on a bad argument print
 ``<study>: argument error: ...`` to stderr and exit with status 2 — before
 anything is written to the output directory. Studies with ``--option``
@@ -25,7 +25,7 @@ Numbers: integers must be integers (``1.5`` and booleans are rejected),
 floats must be finite (``.inf`` / ``.nan`` are rejected, booleans too).
 
 Neighbours: :func:`experiments.common.load_study_config` (parsing
-``key=value`` arguments), :mod:`sim.checks` (the one-line format),
+``key=value`` arguments), :mod:`sim.config.checks` (the one-line format),
 :mod:`sim.config` (run-config validation).
 """
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sim.checks import check_choice, invalid
+from sim.config.checks import check_choice, invalid
 
 __all__ = ["SCHEMAS", "ArgParser", "Bool", "Float", "Int", "List", "Map", "Overrides",
            "PathArg", "Record", "Scalar", "Str", "StudyArgError", "StudySchema",
@@ -115,8 +115,8 @@ def agent_model_regimes() -> tuple[str, ...]:
 
 
 def topology_regimes() -> tuple[str, ...]:
-    """Regimes of :func:`sim.topology_world.topology_world`."""
-    from sim.topology_world import REGIMES
+    """Regimes of :func:`sim.contagion.topology_world.topology_world`."""
+    from sim.contagion.topology_world import REGIMES
 
     return tuple(REGIMES)
 
@@ -731,7 +731,7 @@ _TOPOLOGY_WORLD_SETS = (
     "agents.momentum.n", "agents.arbitrageur.enabled", "protocols.0.spot", "protocols.0.assets",
     "protocols.0.insurance_fund", "protocols.0.liquidation.bad_debt",
     "contagion.token_impairment", "output.figures", "progress")
-"""Run-config keys :func:`sim.topology_world.topology_world` sets after the user's overrides."""
+"""Run-config keys :func:`sim.contagion.topology_world.topology_world` sets after the user's overrides."""
 
 
 def _topology_rules(c: dict[str, Any]) -> None:
@@ -782,7 +782,7 @@ def _compose_topology(c: dict[str, Any]) -> None:
     if b is not None and b["enabled"]:
         import numpy as np
 
-        from sim.topology_world import topology_world
+        from sim.contagion.topology_world import topology_world
 
         def build(overrides: list[str]) -> Any:
             w = dict(b["world"])
@@ -816,7 +816,7 @@ AGENT_MODEL = Record(nullable=True, doc="agent-model part: two venues, a crash a
 WORLD = Record(optional=frozenset({"holding_usd", "haircut", "pool_ratio", "min_supply",
                                    "borrowers", "borrow_usd", "ltv", "insurance_fund", "noise",
                                    "leveraged", "leverage"}),
-               doc="sim.topology_world.topology_world keyword arguments", fields={
+               doc="sim.contagion.topology_world.topology_world keyword arguments", fields={
     "holding_usd": Float(0.0),
     "haircut": Float(0.0, 1.0, hi_open=True),
     "pool_ratio": Float(1.0),
@@ -963,7 +963,7 @@ def validate_study_args(name: str, cfg: Any, compose: bool = True) -> dict[str, 
             schema.compose(plain)
     except StudyArgError:
         raise
-    except ValueError as exc:  # sim.checks.invalid, ConfigError: already one line
+    except ValueError as exc:  # sim.config.checks.invalid, ConfigError: already one line
         raise StudyArgError(" ".join(str(exc).split())) from None
     return plain
 

@@ -7,8 +7,8 @@ regime, scenario and replicate) is run by ``sim.run`` into its own directory
 **What a finished run is.** A run is finished when ``done.json`` exists and
 records the *provenance* asked for: the fingerprint of the run's full resolved
 config (``sim.load_config(spec.overrides)`` hashed by
-:func:`sim.provenance.config_fingerprint`) and the fingerprint of the world's
-code (:func:`sim.provenance.code_fingerprint`). Both are computed in the
+:func:`sim.output.provenance.config_fingerprint`) and the fingerprint of the world's
+code (:func:`sim.output.provenance.code_fingerprint`). Both are computed in the
 parent before anything is dispatched (once per spec). A ``done.json`` with
 other fingerprints, or none, is *stale*: it is removed and the run is redone,
 so a directory name reused with new parameters or new code never passes off
@@ -38,7 +38,7 @@ Results never pile up in memory: :func:`collect` reads the finished runs'
 whose recorded provenance is the one expected (pass ``expected``, e.g.
 :attr:`SweepReport.expected` or :func:`expected_provenance`).
 
-Neighbours: ``sim.provenance`` (the fingerprints), ``experiments.common``
+Neighbours: ``sim.output.provenance`` (the fingerprints), ``experiments.common``
 (``start_study`` / ``run_and_aggregate``: a study's sweep, failure counts and
 exit status), ``experiments.tail_risk`` (``replicate_seeds``), studies
 ``experiments.compare_regimes``, ``experiments.stress_sweep`` and
@@ -67,8 +67,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from sim.provenance import code_fingerprint, package_version, provenance_record
-from sim.runner import write_json_atomic
+from sim.output.provenance import code_fingerprint, package_version, provenance_record
+from sim.output.runner import write_json_atomic
 
 __all__ = ["DONE", "FAILED", "LOCK", "RunSpec", "SweepLocked", "SweepReport", "collect",
            "expected_provenance", "flatten", "overrides_provenance", "provenance_matches",

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     bad one stops with one line on stderr and exit status 2 before any run.
     """
     from experiments.study_args import ArgParser, study_options, yaml_value
-    from sim.metrics import tail_metrics
+    from sim.output.metrics import tail_metrics
 
     ap = ArgParser("tail_risk", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=yaml_value, default=20)

@@ -26,7 +26,7 @@ accept. Neighbours: ``margin.tiers`` (requirements R_k), the lead's
 holds more than its deficits need, many placements credit the same total,
 and they leave different collateral unallocated. A caller that values spare
 collateral at each asset's *best* per-unit value ``max_k v_{a,k}`` (the
-universal margin of :mod:`sim.universal`) needs one well-defined answer:
+universal margin of :mod:`sim.contagion.universal`) needs one well-defined answer:
 :func:`allocate_keeping_best` returns, among the optimal allocations, one
 that minimises the value lost to placement ``Σ_{a,k} x_{a,k} (max_j v_{a,j} −
 v_{a,k})`` (a lexicographic LP, Isermann 1982 / any two-phase goal

@@ -1,6 +1,6 @@
 """The simulated world: model loop, order books, ledger, protocols, runs.
 
-Heavy submodules (Mesa, Hydra) are imported lazily so that ``sim.book`` and
+Heavy submodules (Mesa, Hydra) are imported lazily so that ``sim.market.book`` and
 ``sim.ledger`` can be used on their own without paying for the model stack.
 """
 
@@ -13,7 +13,7 @@ __all__ = ["MarketModel", "RunResult", "load_config", "run"]
 if TYPE_CHECKING:  # pragma: no cover
     from sim.config import load_config
     from sim.model import MarketModel
-    from sim.runner import RunResult, run
+    from sim.output.runner import RunResult, run
 
 
 def __getattr__(name: str) -> Any:
@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return MarketModel
     if name in ("run", "RunResult"):
-        from sim import runner
+        from sim.output import runner
 
         return getattr(runner, name)
     if name == "load_config":

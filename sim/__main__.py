@@ -1,6 +1,6 @@
-"""``python -m sim``: run the default job (see :mod:`sim.cli`)."""
+"""``python -m sim``: run the default job (see :mod:`sim.output.cli`)."""
 
-from sim.cli import main
+from sim.output.cli import main
 
 if __name__ == "__main__":
     main()

@@ -11,18 +11,18 @@ One step, one direction (DESIGN.md, "One step, one direction"):
 5. each protocol's margin engine computes equity, IM and MM of all its
    accounts in one kernel call; with ``contagion.universal_margin`` the rows of
    owners on several protocols are then replaced by their universal figures
-   (:mod:`sim.universal`), which also serve those owners' pre-trade checks;
-6. liquidation rounds (:mod:`sim.liquidation`): undercollateralised accounts
+   (:mod:`sim.contagion.universal`), which also serve those owners' pre-trade checks;
+6. liquidation rounds (:mod:`sim.venue.liquidation`): undercollateralised accounts
    are offered to liquidators, backstopped by the insurance fund, and losses
    beyond equity go through the insurance fund, ADL or socialisation to
    recorded bad debt; rounds repeat (re-marking and re-margining) up to a cap;
-7. issued tokens are revalued from their issuer's bad debt (:mod:`sim.tokens`)
+7. issued tokens are revalued from their issuer's bad debt (:mod:`sim.contagion.tokens`)
    when ``contagion.token_impairment`` is on; with ``contagion.venue_oracle`` the
    collateral price of a token is its venue's book mid (set in phase 2);
 8. metrics are collected (Mesa ``DataCollector``).
 
 All balances live in the :class:`~sim.ledger.Ledger`; books are numba
-:class:`~sim.book.OrderBook` instances; agents hold only parameters and row ids.
+:class:`~sim.market.book.OrderBook` instances; agents hold only parameters and row ids.
 All randomness derives from ``cfg.seed``: ``self.rng`` (Mesa seeds it, and
 ``self.random`` used for the activation order) drives the agents; the
 exogenous path draws from ``self.scenario_rng``, a stream spawned from the same
@@ -40,20 +40,21 @@ import mesa
 import numpy as np
 
 from margin.engine import InstrumentSpecs, MarginInputs
-from sim.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
-from sim.capacity import MAX_TICKS, check_fundamentals
 from sim.config import plain_config, token_names, validate
-from sim.funding import mark_price
-from sim.instruments import PERP, SPOT, Instrument
-from sim.insurance import InsuranceState, insurance_metric_names, insurance_state
+from sim.config.capacity import MAX_TICKS, check_fundamentals
 from sim.ledger import ConservationMonitor, HolderKind, Ledger
-from sim.liquidation import LiquidationEngine, build_liquidators
-from sim.oracle import Oracle
-from sim.protocol import Protocol, make_book
-from sim.regimes import build_engine
+from sim.market.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
+from sim.market.funding import mark_price
+from sim.market.instruments import PERP, SPOT, Instrument
+from sim.market.oracle import Oracle
+from sim.market.view import MarketView
 from sim.scenarios import build_scenario
 from sim.scenarios.gbm import SECONDS_PER_YEAR
-from sim.view import MarketView
+from sim.venue.engines import build_engine
+from sim.venue.insurance import InsuranceState, insurance_metric_names, insurance_state
+from sim.venue.liquidation import LiquidationEngine
+from sim.venue.protocol import Protocol, make_book
+from sim.world import build_liquidators
 
 __all__ = ["DEPTH_BANDS", "REJECTED_MARGIN", "MarketModel"]
 
@@ -107,7 +108,7 @@ class MarketModel(mesa.Model):
     Attributes:
         conservation: The :class:`~sim.ledger.ConservationMonitor` that checks
             the ledger after every step (with ``check_invariants``) and at the
-            end of a run (:func:`sim.runner.execute`), and records the worst
+            end of a run (:func:`sim.output.runner.execute`), and records the worst
             imbalance per asset and per perp for ``summary.json``.
     """
 
@@ -178,7 +179,7 @@ class MarketModel(mesa.Model):
         self._quotable = (ticks, ticks * MAX_TICKS)
         """Lowest and highest fundamental price per market asset the books can quote."""
         self.scenario = build_scenario(cfg.scenario, m)
-        from sim.tokens import TokenBook
+        from sim.contagion.tokens import TokenBook
 
         self.tokens = TokenBook(cfg, self._n_mkt)
         self.fundamental = np.concatenate([[1.0], self.scenario.prices, self.tokens.prices()])
@@ -192,9 +193,9 @@ class MarketModel(mesa.Model):
         self._build_markets()
         liq_cls = LiquidationEngine
         if self.per_protocol_rng:
-            from sim.contagion import StreamedLiquidationEngine as liq_cls
+            from sim.contagion.streams import StreamedLiquidationEngine as liq_cls
         self.liquidation = liq_cls(self, {p.index: p.cfg.liquidation for p in self.protocols})
-        from sim.contagion import ContagionTracker
+        from sim.contagion.tracker import ContagionTracker
 
         self.contagion_tracker = ContagionTracker(self)
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
@@ -220,10 +221,10 @@ class MarketModel(mesa.Model):
         self._rows_cache: dict[int, tuple[tuple[int, Any], np.ndarray]] = {}
         self.margin_state: dict[int, tuple[np.ndarray, Any]] = {}
         self.universal = None
-        """:class:`~sim.universal.UniversalMargin` with ``contagion.universal_margin``, else None."""
+        """:class:`~sim.contagion.universal.UniversalMargin` with ``contagion.universal_margin``, else None."""
         if cfg.contagion.universal_margin:
             from sim.config import universal_margin_config
-            from sim.universal import UniversalMargin
+            from sim.contagion.universal import UniversalMargin
 
             self.universal = UniversalMargin(self, build_engine(
                 universal_margin_config(cfg.contagion, cfg.margin), self.asset_names,
@@ -371,8 +372,8 @@ class MarketModel(mesa.Model):
         lc = acfg.leveraged
         if lc.n > 0 and any(i.is_perp for i in proto.instruments):
             pop = LeveragedTraderPopulation(self, insts, lc)
-            if lc.all_venues:  # trader i of every venue is one owner (sim.universal)
-                from sim.universal import MULTI_VENUE_OWNER
+            if lc.all_venues:  # trader i of every venue is one owner (sim.contagion.universal)
+                from sim.contagion.universal import MULTI_VENUE_OWNER
 
                 owners = [MULTI_VENUE_OWNER + i for i in range(lc.n)]
             else:
@@ -480,7 +481,7 @@ class MarketModel(mesa.Model):
                             price: np.ndarray) -> np.ndarray:
         """Pre-trade check with universal margin: owners on several venues by the universal engine.
 
-        Rows of universal owners go to :meth:`sim.universal.UniversalMargin.pretrade`,
+        Rows of universal owners go to :meth:`sim.contagion.universal.UniversalMargin.pretrade`,
         the others to the protocol's engine as in siloed mode (accounts are
         independent, so splitting a batch keeps each account's sequence).
         """
@@ -558,7 +559,7 @@ class MarketModel(mesa.Model):
         """Cumulative resting notional within each of ``DEPTH_BANDS`` of the mid: (bid, ask).
 
         Over the best 5,000 levels per side, in one kernel call per side
-        (:func:`sim.book.analytics.band_notional`).
+        (:func:`sim.market.book.analytics.band_notional`).
         """
         book = self.books[j]
         mid = book.mid()
@@ -751,7 +752,7 @@ class MarketModel(mesa.Model):
         value = self.ledger.account_value(self.asset_prices, self.marks)
         for p in self.protocols:
             # the fund may hold positions and assets taken over from bankrupt accounts:
-            # insurance_fund is its marked equity (as insurance_equity), see sim.insurance
+            # insurance_fund is its marked equity (as insurance_equity), see sim.venue.insurance
             mt[f"{p.name}.insurance_fund"] = float(value[p.insurance])
             self._collect_insurance(mt, p, float(value[p.insurance]))
             rows = margins[p.index][0]
@@ -761,7 +762,7 @@ class MarketModel(mesa.Model):
                         coll[rows, t.asset].sum() * self.asset_prices[t.asset])
 
     def insurance_state(self, protocol: Protocol, value: float | None = None) -> InsuranceState:
-        """The protocol's insurance fund valued at the current prices (:mod:`sim.insurance`).
+        """The protocol's insurance fund valued at the current prices (:mod:`sim.venue.insurance`).
 
         Args:
             protocol: The protocol.

@@ -2,7 +2,7 @@
 
 One seeded stream of mixed events (default 1,000,000) is run through
 
-1. the batched numba path: one :meth:`sim.book.OrderBook.apply_events` call;
+1. the batched numba path: one :meth:`sim.market.book.OrderBook.apply_events` call;
 2. the per-call numba path: a Python loop calling ``limit``/``market``/``cancel``;
 3. the pure-Python reference book (``tests/sim/book/reference_book.py``) with
    the same loop;
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from sim.book import (
+from sim.market.book import (
     CANCEL,
     EVENT_DTYPE,
     IOC,

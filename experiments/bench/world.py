@@ -137,7 +137,7 @@ class _EventCounter:
         model.submit = self.submit
 
     def submit(self, j: int, events: Any) -> Any:
-        from sim.book import CANCEL
+        from sim.market.book import CANCEL
 
         self.events += len(events)
         self.orders += int((events["kind"] != CANCEL).sum())

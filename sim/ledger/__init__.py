@@ -9,7 +9,7 @@ settlement, funding, valuation) run as numba kernels in
 :mod:`sim.ledger.invariants` verifies the conservation identities at any step
 and :class:`ConservationMonitor` records what each check measured.
 
-Neighbours: ``sim.book`` produces the fills this ledger settles; margin
+Neighbours: ``sim.market.book`` produces the fills this ledger settles; margin
 engines in ``margin/`` read its arrays (collateral, position, entry price) and
 never write them.
 """

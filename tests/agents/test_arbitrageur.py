@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.arbitrageur import Arbitrageur, ArbitrageurConfig, validate_arbitrageur_config
+from agents.arbitrageur import Arbitrageur
+from agents.config import ArbitrageurConfig
 from sim.config import ProtocolConfig, load_config
+from sim.config.agents import validate_arbitrageur_config
 from sim.ledger import check_conservation
+from sim.market.view import CANCEL, LIMIT, STATUS_RESTING
 from sim.model import MarketModel
-from sim.view import CANCEL, LIMIT, STATUS_RESTING
 from tests.agents.fixed_path import FixedPath
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.fundamentalist import (
-    FundamentalistConfig,
-    FundamentalistPopulation,
-    validate_fundamentalist_config,
-)
+from agents.config import FundamentalistConfig
+from agents.fundamentalist import FundamentalistPopulation
 from sim.config import load_config
+from sim.config.agents import validate_fundamentalist_config
 from sim.ledger import check_conservation
+from sim.market.view import LIMIT
 from sim.model import MarketModel
-from sim.view import LIMIT
 from tests.agents.fixed_path import FixedPath
 
 

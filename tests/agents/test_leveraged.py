@@ -7,11 +7,13 @@ import mesa
 import numpy as np
 import pytest
 
-from agents.leveraged import LeveragedConfig, LeveragedTraderPopulation, validate_leveraged_config
+from agents.config import LeveragedConfig
+from agents.leveraged import LeveragedTraderPopulation
 from sim.config import load_config
+from sim.config.agents import validate_leveraged_config
 from sim.ledger import check_conservation
+from sim.market.view import CANCEL, LIMIT, STATUS_RESTING
 from sim.model import MarketModel
-from sim.view import CANCEL, LIMIT, STATUS_RESTING
 from tests.agents.fixed_path import FixedPath
 
 

@@ -12,12 +12,15 @@ import functools
 import numpy as np
 import pytest
 
-from agents.liquidator import Liquidator, LiquidatorConfig
-from sim.book import CANCEL, LIMIT, MARKET, REDUCE_ONLY
+from agents.config import LiquidatorConfig
+from agents.liquidator import Liquidator
 from sim.config import load_config
+from sim.config.agents import validate_liquidator_config
 from sim.ledger import check_conservation
-from sim.liquidation import Candidate, build_liquidators
+from sim.market.book import CANCEL, LIMIT, MARKET, REDUCE_ONLY
+from sim.market.offer import Candidate
 from sim.model import MarketModel
+from sim.world import build_liquidators
 
 BTC = 0
 MID = 58_500.0
@@ -189,4 +192,4 @@ def test_unknown_protocol_passes():
                                         ("min_profit", "x")])
 def test_config_validation_names_the_field(field, bad):
     with pytest.raises(ValueError, match=rf"agents\.liquidator\.{field} = "):
-        LiquidatorConfig(**{field: bad})
+        validate_liquidator_config(LiquidatorConfig(**{field: bad}))

@@ -7,15 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from agents.market_maker import (
-    LiquidityWithdrawalConfig,
-    avellaneda_stoikov_quotes,
-    validate_withdrawal_config,
-    withdrawal_factors,
-)
-from sim.book import MARKET
+from agents.config import LiquidityWithdrawalConfig
+from agents.market_maker import avellaneda_stoikov_quotes, withdrawal_factors
 from sim.config import load_config
+from sim.config.agents import validate_withdrawal_config
 from sim.ledger import check_conservation
+from sim.market.book import MARKET
 from sim.model import MarketModel
 
 
@@ -216,7 +213,7 @@ def test_market_liquidity_scales_and_removes_quotes():
 def test_liquidity_out_of_range_is_an_error():
     model = _maker_world()
     _set_liquidity(model, 1.5)
-    with pytest.raises(ValueError, match=r"^model\.liquidity = 1\.5 is invalid"):
+    with pytest.raises(ValueError, match=r"^view\.liquidity = 1\.5 is invalid"):
         model.step()
 
 

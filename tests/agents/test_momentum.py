@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.momentum import MomentumConfig, MomentumPopulation, validate_momentum_config
+from agents.config import MomentumConfig
+from agents.momentum import MomentumPopulation
 from sim.config import load_config
+from sim.config.agents import validate_momentum_config
 from sim.ledger import check_conservation
 from sim.model import MarketModel
 

@@ -217,8 +217,8 @@ def _tripwire(*_a: Any, **_k: Any) -> None:
 @pytest.fixture
 def tripwires(monkeypatch):
     """Replace every study's work (runs, sweeps) by :class:`_Ran`."""
-    import sim
     import experiments.sweep
+    import sim
 
     for study in KV_STUDIES:
         monkeypatch.setattr(importlib.import_module(f"experiments.{study}"), "run_study",

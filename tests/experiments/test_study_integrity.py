@@ -139,9 +139,9 @@ def test_contagion_matrix_shock_after_the_run_is_not_a_zero_result(tmp_path: Pat
 
 
 def test_row_checkpoint_ignores_rows_of_other_code(tmp_path: Path, monkeypatch) -> None:
-    import sim.provenance
+    import sim.output.provenance
 
     RowCheckpoint(tmp_path / "c.jsonl", {"a": 1}).add("k", {"v": 1})
     assert RowCheckpoint(tmp_path / "c.jsonl", {"a": 1}).get("k") == {"v": 1}
-    monkeypatch.setattr(sim.provenance, "code_fingerprint", lambda: "other-code")
+    monkeypatch.setattr(sim.output.provenance, "code_fingerprint", lambda: "other-code")
     assert RowCheckpoint(tmp_path / "c.jsonl", {"a": 1}).get("k") is None

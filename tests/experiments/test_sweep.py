@@ -178,7 +178,7 @@ def test_resolved_config_decides_reuse(tmp_path: Path) -> None:
     assert rep.done == ["r"] and rep.rerun == ["r"] and CALLS == ["r", "r"]
     rec = json.loads((tmp_path / "r" / DONE).read_text())
     import sim
-    from sim.provenance import config_fingerprint
+    from sim.output.provenance import config_fingerprint
 
     assert rec["provenance"]["config_sha256"] == config_fingerprint(
         sim.load_config(["seed=3", "steps=800"]))

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.funding import FundingClock, funding_rate, mark_price
-from sim.oracle import Oracle
+from sim.market.funding import FundingClock, funding_rate, mark_price
+from sim.market.oracle import Oracle
 from sim.scenarios.gbm import CorrelatedGBM
 
 

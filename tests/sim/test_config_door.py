@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.capacity import SimulationError, check_fundamentals, estimated_run_bytes
 from sim.config import ConfigError, load_config
+from sim.config.capacity import SimulationError, check_fundamentals, estimated_run_bytes
 
 SMALL = ["agents=minimal", "scenario=calm", "steps=30", "agents.noise.n=10",
          "output.figures=false", "progress=false"]

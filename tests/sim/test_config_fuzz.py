@@ -4,7 +4,7 @@ The cases (``tests/sim/config_fuzz_cases.py``) cover every leaf of the composed
 default config and of the preset worlds with other groups' params (about 1,200
 values). Each is applied as Hydra applies a command-line override, then given
 to :func:`sim.config.finish_config`, the rest of what :func:`sim.config.load_config`
-does; a sample goes through ``sim.cli.main`` in-process (exit status 2 before
+does; a sample goes through ``sim.output.cli.main`` in-process (exit status 2 before
 the run starts) and a few through ``python -m sim`` in a subprocess.
 """
 
@@ -75,17 +75,17 @@ def test_every_bad_value_is_refused_with_one_line_naming_the_key(composed, all_c
 
 
 def test_the_cli_exits_2_before_the_run(all_cases, monkeypatch, capsys):
-    import sim.cli
+    import sim.output.cli
 
     def never(*_a, **_k):
         raise AssertionError("the run started")
 
-    monkeypatch.setattr(sim.cli, "_app", never)
+    monkeypatch.setattr(sim.output.cli, "_app", never)
     sample = random.Random(7).sample(all_cases, 25)
     for world, override, key in sample:
         monkeypatch.setattr(sys, "argv", ["marginsim", *WORLDS[world], override])
         with pytest.raises(SystemExit) as exit_info:
-            sim.cli.main()
+            sim.output.cli.main()
         assert exit_info.value.code == 2, override
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("marginsim: config error:"), err

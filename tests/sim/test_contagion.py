@@ -15,8 +15,8 @@ from sim.contagion import (
     isolated_crash_overrides,
     run_with_shock,
 )
+from sim.contagion.tokens import receipt_price, stablecoin_price
 from sim.model import MarketModel
-from sim.tokens import receipt_price, stablecoin_price
 
 TWO = ["protocols=two_venues", "steps=40", "scenario=calm", "agents.noise.n=30",
        "agents.leveraged.n=10", "output.figures=false"]
@@ -205,7 +205,7 @@ def test_e2e_shock_at_alpha_spreads_to_beta_through_the_token():
     assert bad[-1] > 1e5 and int(np.argmax(bad > 0)) == crash
     assert model.liquidation.bad_debt[0] == pytest.approx(bad[-1])
     assert off.liquidation.bad_debt[0] == model.liquidation.bad_debt[0]  # alpha alone
-    # 2. aLP is repriced by sim.tokens.receipt_price from that bad debt, every step
+    # 2. aLP is repriced by sim.contagion.tokens.receipt_price from that bad debt, every step
     tok = model.cfg.protocols[0].issues
     expected = [receipt_price(tok.par, tok.supply, d, tok.floor) for d in bad]
     assert ts["aLP.index"].tolist() == expected

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.figures import collateral_graph_figure, contagion_matrix_figure
 from sim.network import build_collateral_graph, erdos_renyi_exposures
+from sim.output.figures import collateral_graph_figure, contagion_matrix_figure
 
 
 def _small_graph():

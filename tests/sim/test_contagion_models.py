@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from sim.contagion_models import (
+from sim.network import exposures_to_graph
+from sim.network.models import (
     debtrank,
     debtrank_per_node,
     eisenberg_noe,
@@ -24,7 +25,6 @@ from sim.contagion_models import (
     leverage_matrix,
     linear_debtrank,
 )
-from sim.network import exposures_to_graph
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
 

@@ -1,4 +1,4 @@
-"""The insurance fund valued at mark (sim.insurance), tested on a forced rally.
+"""The insurance fund valued at mark (sim.venue.insurance), tested on a forced rally.
 
 A rally makes the fund's taken-over shorts lose far more than its cash, and the
 outputs must say so.
@@ -20,9 +20,9 @@ import pytest
 
 import sim.model as sim_model
 from sim.config import load_config
-from sim.metrics import summarize
 from sim.model import MarketModel
-from sim.runner import run
+from sim.output.metrics import summarize
+from sim.output.runner import run
 
 RALLY = ["steps=260", "output.figures=false"]
 START, RAMP, FACTOR = 150, 10, 10.0
@@ -158,7 +158,7 @@ def test_fund_columns_per_step_and_last_row_equals_summary(rally_run):
 
 def test_cli_table_shows_the_funds_marked_equity_and_loss(rally_run):
     """The CLI's summary line shows equity at mark, cash, loss and bad debt at mark."""
-    from sim.cli import _summary_table
+    from sim.output.cli import _summary_table
 
     res, summary, _ = rally_run
     p = summary["protocols"]["alpha"]

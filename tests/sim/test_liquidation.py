@@ -15,19 +15,19 @@ import functools
 import numpy as np
 import pytest
 
-from agents.liquidator import LiquidatorConfig
-from sim.book import CANCEL, LIMIT
+from agents.config import LiquidatorConfig
 from sim.config import load_config
 from sim.ledger import check_conservation
-from sim.liquidation import (
+from sim.market.book import CANCEL, LIMIT
+from sim.model import MarketModel
+from sim.venue.liquidation import (
     LiquidationConfig,
     LiquidationEngine,
     bankruptcy_prices,
-    build_liquidators,
     close_fraction,
     offer_qty,
 )
-from sim.model import MarketModel
+from sim.world import build_liquidators
 
 BASE = ["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false",
         "protocols.0.spot=false", "protocols.0.mark_price=median",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.metrics import amplification, annualised_vol, max_drawdown, tail_metrics
+from sim.output.metrics import amplification, annualised_vol, max_drawdown, tail_metrics
 
 
 def test_max_drawdown_and_amplification():
@@ -37,7 +37,7 @@ def test_procyclicality_measures_skip_the_burn_in():
     import pandas as pd
 
     from margin.apc import peak_to_trough
-    from sim.metrics import _posted
+    from sim.output.metrics import _posted
 
     im = pd.Series([0.0, 1.0, 10.0, 5.0, 20.0])
     assert peak_to_trough(_posted(im)) == 20.0
@@ -56,7 +56,7 @@ def test_burn_in_is_validated():
 def test_capital_efficiency_counts_spot_and_haircuts(tmp_path):
     """spot_notional / haircut_margin by a plain loop over the protocol's rows; the summary
     ratio is (perp + spot notional) / (IM + haircut margin), means over the run."""
-    from sim.runner import run
+    from sim.output.runner import run
 
     r = run(["agents=minimal", "scenario=calm", "steps=30", "agents.noise.n=20",
              "output.figures=false"], out_dir=tmp_path)

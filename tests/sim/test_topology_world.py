@@ -1,12 +1,11 @@
-"""sim.topology_world: config from an exposure matrix, multi-hop cascades, switches, determinism."""
+"""sim.contagion.topology_world: config from an exposure matrix, multi-hop cascades, switches, determinism."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.network import collateral_graph_from_config, exposure_matrix
-from sim.topology_world import (
+from sim.contagion.topology_world import (
     hop_distances,
     open_borrowers,
     run_topology,
@@ -14,6 +13,7 @@ from sim.topology_world import (
     topology_outcome,
     topology_world,
 )
+from sim.network import collateral_graph_from_config, exposure_matrix
 
 # A[i, j] > 0: p{i}'s traders hold T{j}. Chain: 1 holds T0, 2 holds T1, 3 holds T2.
 CHAIN = np.zeros((4, 4))

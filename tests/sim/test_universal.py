@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.book import LIMIT
 from sim.config import ConfigError, load_config
 from sim.ledger import check_conservation
+from sim.market.book import LIMIT
 from sim.model import MarketModel
 from tests.sim.test_liquidation import ladder, trade
 

@@ -5,7 +5,7 @@ Used as the oracle of the book tests and as the baseline of
 ``SortedDict`` of price levels per side (best level first), each level an
 ``OrderedDict`` of order id -> order in arrival order (FIFO with O(1) cancel),
 and a dict of live orders.  Every rule below mirrors
-:func:`sim.book.kernels.process_event`; if the two disagree, one of them is
+:func:`sim.market.book.kernels.process_event`; if the two disagree, one of them is
 wrong.
 
 The bottom of the module holds test utilities shared by the test files
@@ -19,7 +19,7 @@ from collections import OrderedDict, defaultdict
 import numpy as np
 from sortedcontainers import SortedDict
 
-from sim.book.constants import (
+from sim.market.book.constants import (
     CANCEL,
     EVENT_DTYPE,
     FILL_DTYPE,

@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.book import OrderBook, Side
-from sim.book.analytics import pairwise_sum
+from sim.market.book import OrderBook, Side
+from sim.market.book.analytics import pairwise_sum
 
 BANDS = np.array([0.0025, 0.005, 0.01, 0.02, 0.05])
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from sim.book import (
+from sim.market.book import (
     CANCEL,
     EVENT_DTYPE,
     LIMIT,

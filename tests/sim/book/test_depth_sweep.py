@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from sim.book import OrderBook, Side, best_price, depth_side, sweep_cost
+from sim.market.book import OrderBook, Side, best_price, depth_side, sweep_cost
 from tests.sim.book.reference_book import ReferenceBook
 
 BUY, SELL = Side.BUY, Side.SELL

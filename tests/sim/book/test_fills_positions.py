@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.book import FILL_DTYPE, OrderBook, Side
+from sim.market.book import FILL_DTYPE, OrderBook, Side
 
 BUY, SELL = Side.BUY, Side.SELL
 

@@ -1,6 +1,6 @@
 """IOC and post-only limit orders."""
 
-from sim.book import (
+from sim.market.book import (
     IOC,
     POST_ONLY,
     STATUS_EXPIRED,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.book import (
+from sim.market.book import (
     FILL_DTYPE,
     IOC,
     LIMIT,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.book import (
+from sim.market.book import (
     MARKET,
     POST_ONLY,
     STATUS_EXPIRED,

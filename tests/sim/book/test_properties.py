@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.book import CANCEL, IOC, LIMIT, MARKET, POST_ONLY, REDUCE_ONLY, OrderBook
+from sim.market.book import CANCEL, IOC, LIMIT, MARKET, POST_ONLY, REDUCE_ONLY, OrderBook
 from tests.sim.book.reference_book import (
     ReferenceBook,
     assert_book_invariants,

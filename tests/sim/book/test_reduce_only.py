@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim.book import (
+from sim.market.book import (
     IOC,
     REDUCE_ONLY,
     STATUS_FILLED,

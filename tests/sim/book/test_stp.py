@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.book import (
+from sim.market.book import (
     STATUS_FILLED,
     STATUS_RESTING,
     STATUS_STP_EXPIRED,
