@@ -33,6 +33,8 @@ numbers); with several protocols each may get its own agent stream
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +43,7 @@ import numpy as np
 
 from margin.engine import InstrumentSpecs, MarginInputs
 from sim.config import plain_config, token_names, validate
+from sim.contagion.streams import protocol_streams, uses_protocol_streams
 from sim.config.capacity import MAX_TICKS, check_fundamentals
 from sim.ledger import ConservationMonitor, HolderKind, Ledger
 from sim.market.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
@@ -128,13 +131,19 @@ class MarketModel(mesa.Model):
         self._rng_base = value
         self._rng_active = value
 
-    def _step_in_stream(self, p: int, step: Any) -> None:
+    @contextmanager
+    def in_stream(self, p: int) -> Iterator[None]:
+        """Protocol ``p``'s random stream is :attr:`rng` inside the block (the one place it is set)."""
         prev = self._rng_active
         self._rng_active = self._rng_streams[p]
         try:
-            step()
+            yield
         finally:
             self._rng_active = prev
+
+    def _step_in_stream(self, p: int, step: Any) -> None:
+        with self.in_stream(p):
+            step()
 
     def _in_stream(self, p: int, build: Any) -> None:
         """Run ``build()`` with protocol ``p``'s stream active; wrap the agents it creates."""
@@ -144,12 +153,8 @@ class MarketModel(mesa.Model):
         from functools import partial
 
         before = set(self.agents)
-        prev = self._rng_active
-        self._rng_active = self._rng_streams[p]
-        try:
+        with self.in_stream(p):
             build()
-        finally:
-            self._rng_active = prev
         for agent in self.agents:
             if agent not in before:
                 agent.step = partial(self._step_in_stream, p, agent.step)
@@ -163,12 +168,10 @@ class MarketModel(mesa.Model):
         # random numbers for paired comparisons (Law & Kelton, ch. 11).
         self.scenario_rng = np.random.default_rng(np.random.SeedSequence(int(cfg.seed)).spawn(1)[0])
         self.cfg = cfg
-        streams = cfg.contagion.rng_streams
-        self.per_protocol_rng = (streams == "per_protocol"
-                                 or (streams == "auto" and len(cfg.protocols) > 1))
-        self._rng_streams = [
-            np.random.default_rng(np.random.SeedSequence([int(cfg.seed), p, 0x5EED]))
-            if self.per_protocol_rng else self._rng_base for p in range(len(cfg.protocols))]
+        self.per_protocol_rng = uses_protocol_streams(cfg.contagion.rng_streams,
+                                                      len(cfg.protocols))
+        self._rng_streams = protocol_streams(int(cfg.seed), len(cfg.protocols),
+                                             self.per_protocol_rng, self._rng_base)
         self.check_invariants = cfg.check_invariants if check_invariants is None else check_invariants
         self.conservation = ConservationMonitor()
         m = cfg.market
@@ -396,7 +399,7 @@ class MarketModel(mesa.Model):
                             self.marks, self.specs, self.haircuts, price_history=hist,
                             time=self.steps * self.scenario.dt, depth=self.depth)
 
-    def _shared_margin_inputs(self) -> MarginInputs:
+    def shared_margin_inputs(self) -> MarginInputs:
         """:meth:`margin_inputs`, built again only when the step, ledger rows or history change.
 
         Its arrays are live views, so in-place updates (fills, marks, prices)
@@ -409,15 +412,15 @@ class MarketModel(mesa.Model):
             self._inputs_key = key
         return self._inputs
 
-    def _protocol_inputs(self, p: int) -> MarginInputs:
-        """:meth:`_shared_margin_inputs` with protocol ``p``'s own haircuts and book depth.
+    def protocol_inputs(self, p: int) -> MarginInputs:
+        """:meth:`shared_margin_inputs` with protocol ``p``'s own haircuts and book depth.
 
         With several protocols an engine sees the depth of its own protocol's
         books only (zero elsewhere): a liquidity add-on on a spot balance must
         not read another venue's book, which would be a contagion channel that
         no ``contagion.*`` switch controls.
         """
-        inputs = self._shared_margin_inputs()
+        inputs = self.shared_margin_inputs()
         changes: dict[str, Any] = {}
         own = self.protocol_haircuts.get(p)
         if own is not None:
@@ -468,7 +471,7 @@ class MarketModel(mesa.Model):
         if self.universal is not None:
             ok = self._pretrade_universal(j, proto, ev, delta.astype(np.float64), price)
         else:
-            ok = proto.engine.pretrade(self._protocol_inputs(proto.index), ev["owner"],
+            ok = proto.engine.pretrade(self.protocol_inputs(proto.index), ev["owner"],
                                        np.full(len(ev), j), delta.astype(np.float64), price,
                                        proto.cfg.taker_fee)
         if ok.all():
@@ -490,7 +493,7 @@ class MarketModel(mesa.Model):
         ok = np.ones(len(ev), np.bool_)
         rest = ~member
         if rest.any():
-            ok[rest] = proto.engine.pretrade(self._protocol_inputs(proto.index), owners[rest],
+            ok[rest] = proto.engine.pretrade(self.protocol_inputs(proto.index), owners[rest],
                                              np.full(int(rest.sum()), j), delta[rest], price[rest],
                                              proto.cfg.taker_fee)
         if member.any():
@@ -537,7 +540,8 @@ class MarketModel(mesa.Model):
                                                     stale=self.scenario.oracle_stale(t))
         self.liquidity = float(self.scenario.liquidity(t))
         if self.tokens:
-            self.tokens.publish(self)
+            for a, price in self.tokens.publish(self).items():
+                self.asset_prices[a] = price
         if self.steps >= len(self.price_history):  # stepping past cfg.steps: grow
             self.price_history = np.concatenate([self.price_history,
                                                  np.empty_like(self.price_history)])
@@ -545,10 +549,9 @@ class MarketModel(mesa.Model):
         self.agents.shuffle_do("step")
         self._mark_and_fund()
         result = self._evaluate_margins()
-        if self.liquidation.run(self.steps):  # phase 6: liquidation rounds, cascades
-            result = self.margin_state
+        result = self.liquidation.run(self.steps, result, self._reprice)  # phase 6: cascades
         if self.tokens:  # phase 7: issued tokens revalued from their issuers' solvency
-            self.tokens.revalue(self)
+            self.revalue_tokens()
         self.contagion_tracker.update(self, result)
         if self.check_invariants:
             self.conservation.check(self.ledger, self.marks, step=self.steps)
@@ -607,6 +610,23 @@ class MarketModel(mesa.Model):
             if clock.due(self.steps):
                 self.ledger.apply_funding(j, clock.settle(), float(self.marks[j]))
 
+    def revalue_tokens(self) -> None:
+        """Phase 7: write the issued tokens' values from their issuers' solvency.
+
+        Values come from :meth:`sim.contagion.tokens.TokenBook.revalue`; only the model
+        writes its price arrays.
+        """
+        values, prices = self.tokens.revalue(self)
+        for a, value in values.items():
+            self.fundamental[a] = value
+        for a, price in prices.items():
+            self.asset_prices[a] = price
+
+    def _reprice(self) -> dict[int, tuple[np.ndarray, Any]]:
+        """Re-mark the books and re-evaluate every account (between liquidation rounds)."""
+        self.update_marks()
+        return self._evaluate_margins()
+
     def evaluate_margins(self) -> dict[int, tuple[np.ndarray, Any]]:
         """Each protocol's engine over its accounts: ``{protocol: (rows, MarginResult)}``.
 
@@ -618,7 +638,7 @@ class MarketModel(mesa.Model):
         out = {}
         for proto in self.protocols:
             rows = self._account_rows(proto)
-            inputs = self._protocol_inputs(proto.index)
+            inputs = self.protocol_inputs(proto.index)
             out[proto.index] = (rows, proto.engine.evaluate(inputs.subset(rows)))
         if self.universal is not None:
             out = self.universal.apply(out)

@@ -108,9 +108,14 @@ class TokenBook:
         return [(t.asset, float(t.cfg.holdings[protocol])) for t in self.tokens
                 if protocol in t.cfg.holdings and t.cfg.holdings[protocol] > 0]
 
-    def publish(self, model: Any) -> None:
-        """Phase 2: collateral price of each token (venue mid with ``venue_oracle``)."""
+    def publish(self, model: Any) -> dict[int, float]:
+        """Phase 2: collateral price of each token (venue mid with ``venue_oracle``).
+
+        Returns:
+            ``{asset index: collateral price}``; the model writes them.
+        """
         venue = model.cfg.contagion.venue_oracle
+        out = {}
         for t in self.tokens:
             price = model.fundamental[t.asset]
             j = self.books.get(t.asset)
@@ -118,15 +123,24 @@ class TokenBook:
                 mid = model.books[j].mid()
                 if mid is not None:
                     price = mid * model.instruments[j].tick_size
-            model.asset_prices[t.asset] = price
+            out[t.asset] = price
+        return out
 
-    def revalue(self, model: Any) -> None:
-        """Phase 7: fundamental value from the issuer's bad debt (``token_impairment``)."""
+    def revalue(self, model: Any) -> tuple[dict[int, float], dict[int, float]]:
+        """Phase 7: fundamental value from the issuer's bad debt (``token_impairment``).
+
+        Returns:
+            ``({asset: fundamental value}, {asset: collateral price})`` to write
+            (empty without ``token_impairment``; the collateral price follows the
+            value unless the token is priced off its venue's book).
+        """
         if not model.cfg.contagion.token_impairment:
-            return
+            return {}, {}
         venue = model.cfg.contagion.venue_oracle
+        values, prices = {}, {}
         for t in self.tokens:
             value = t.fundamental(float(model.liquidation.bad_debt[t.issuer]))
-            model.fundamental[t.asset] = value
+            values[t.asset] = value
             if not (venue and t.asset in self.books):
-                model.asset_prices[t.asset] = value
+                prices[t.asset] = value
+        return values, prices

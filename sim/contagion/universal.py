@@ -206,7 +206,7 @@ class UniversalMargin:
         out = np.empty((3, len(rows)))
         for k, r in enumerate(rows.tolist()):
             p = int(m.ledger.protocol[r])
-            res = m.protocols[p].engine.evaluate(m._protocol_inputs(p).subset(np.array([r])))
+            res = m.protocols[p].engine.evaluate(m.protocol_inputs(p).subset(np.array([r])))
             out[:, k] = res.equity[0], res.initial[0], res.maintenance[0]
         return out
 
@@ -220,7 +220,7 @@ class UniversalMargin:
         """
         m = self.model
         lg = m.ledger
-        base = m._shared_margin_inputs()
+        base = m.shared_margin_inputs()
         sil = self._siloed(rows) if siloed is None else siloed
         prices = np.asarray(m.asset_prices, np.float64)
         coll = lg.collateral[rows]

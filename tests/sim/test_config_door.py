@@ -190,3 +190,18 @@ def test_an_empty_output_directory_is_refused(tmp_path, override):
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().startswith(f"marginsim: argument error: {override.split('=')[0]}")
     assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
+
+
+def test_validation_runs_once_per_run(tmp_path, monkeypatch):
+    import sim
+    import sim.config.validation as validation
+
+    calls = []
+    real = validation._check_all
+    monkeypatch.setattr(validation, "_check_all", lambda cfg: (calls.append(1), real(cfg)))
+    monkeypatch.setattr(validation, "_PASSED", {})
+    sim.run([*SMALL, "seed=11"], out_dir=tmp_path / "run")  # load_config, execute, the model
+    assert len(calls) == 1
+    with pytest.raises(ConfigError):  # another config is checked again, and refused
+        load_config([*SMALL, "seed=11", "steps=-3"])
+    assert len(calls) == 2

@@ -77,7 +77,7 @@ def test_token_impairment_formula_reaches_beta_collateral(impair):
     eq0 = float(before[1].equity[k])
     bad = 2_500_000.0
     model.liquidation.bad_debt[0] = bad  # as if written off on alpha
-    model.tokens.revalue(model)
+    model.revalue_tokens()
     expected = tok.par * max(tok.floor, 1.0 - bad / (tok.supply * tok.par)) if impair else tok.par
     assert model.asset_prices[a] == expected
     assert receipt_price(tok.par, tok.supply, bad, tok.floor) == pytest.approx(0.75)
@@ -276,7 +276,7 @@ def test_each_engine_sees_only_its_own_books_depth():
     for p in model.protocols:
         own = np.zeros(len(model.instruments), bool)
         own[[i.index for i in p.instruments]] = True
-        depth = model._protocol_inputs(p.index).depth
+        depth = model.protocol_inputs(p.index).depth
         assert (depth[own] == model.depth[own]).all() and (depth[~own] == 0).all()
 
 

@@ -29,6 +29,12 @@ from sim.venue.liquidation import (
 )
 from sim.world import build_liquidators
 
+
+def _rounds(engine, step):
+    """Run one step's liquidation rounds; their events (``run`` returns the margins)."""
+    engine.run(step)
+    return engine.step_events
+
 BASE = ["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false",
         "protocols.0.spot=false", "protocols.0.mark_price=median",
         "margin.params.tiers=flat", "+margin.params.imr=0.1", "+margin.params.mmr=0.05",
@@ -133,7 +139,7 @@ def test_leveraged_long_is_liquidated_after_a_known_shock():
     check(model, engine)
     ins = model.protocols[0].insurance
     ins0 = float(model.ledger.collateral[ins, 0])
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert len(events) == 1
     ev = events[0]
@@ -168,11 +174,11 @@ def test_no_liquidatable_accounts_no_events():
     remarks = []
     update = model.update_marks
     model.update_marks = lambda: remarks.append(1) or update()
-    assert engine.run(0) == []
+    assert _rounds(engine, 0) == []
     assert remarks == []  # a quiet first round ends the phase: no re-mark
     for _ in range(3):
         model.step()
-        assert engine.run(model.steps) == []
+        assert _rounds(engine, model.steps) == []
     assert engine.events == [] and all(v == 0 for v in engine.totals[0].values())
     check(model, engine)
 
@@ -185,7 +191,7 @@ def test_deficit_only_when_closed_past_the_bankruptcy_price(price, expect_defici
     shock(model, price)
     ins = model.protocols[0].insurance
     ins0 = float(model.ledger.collateral[ins, 0])
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert engine.step_stats[0]["insolvency"] == pytest.approx(expect_deficit)
     assert engine.bad_debt[0] == 0.0  # the fund covers it
@@ -227,7 +233,7 @@ def _waterfall(rule, insurance=1000.0):
     """:func:`tiny_world` after one checked liquidation step; S1's and S2's values before it."""
     model, engine, a, s1, s2 = tiny_world(rule, insurance=insurance)
     v1, v2 = value(model, s1), value(model, s2)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     return model, engine, a, s1, s2, v1, v2, events
 
@@ -236,7 +242,7 @@ def _waterfall(rule, insurance=1000.0):
 def test_insurance_fund_covers_first(rule):
     model, engine, a, s1, s2 = tiny_world(rule, insurance=1_000_000.0)
     v1, v2 = value(model, s1), value(model, s2)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [e["kind"] for e in events] == ["insurance"]
     assert events[0]["amount"] == pytest.approx(3500.0) and events[0]["size"] == pytest.approx(1.0)
@@ -320,7 +326,7 @@ def test_adl_of_a_bankrupt_short_is_below_the_mark():
     trade(model, long_, a, 1.0, 60_000.0)
     shock(model, 64_000.0)
     v = value(model, long_)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [(e["kind"], e["taker"]) for e in events] == [("adl", long_)]
     assert events[0]["size"] == -1.0 and events[0]["price"] == pytest.approx(63_000.0)
@@ -339,7 +345,7 @@ def test_unabsorbed_deficit_is_recorded_bad_debt(rule):
     ins = model.protocols[0].insurance
     trade(model, a, ins, 1.0, 60_000.0)
     shock(model, 55_500.0)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert events[-1]["kind"] == "bad_debt"
     assert events[-1]["shortfall"] == pytest.approx(500.0)
@@ -349,7 +355,7 @@ def test_unabsorbed_deficit_is_recorded_bad_debt(rule):
     assert model.ledger.collateral[bad_row, 0] == pytest.approx(-500.0)  # explicit, recorded
     assert value(model, a) == pytest.approx(0.0, abs=1e-6)
     assert model.ledger.position[a, BTC] == 0.0
-    assert engine.run(2) == []  # written off once, not again
+    assert _rounds(engine, 2) == []  # written off once, not again
 
 
 # ------------------------------------------------------------------ spot borrows
@@ -371,7 +377,7 @@ def test_insolvent_spot_borrow_is_taken_over_once():
     a = spot_short(model)
     ins = model.protocols[0].insurance
     shock(model, 64_500.0)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [(e["kind"], e["asset"]) for e in events] == [("insurance", 1), ("insurance", 0)]
     assert events[0]["size"] == -1.0 and events[0]["price"] == 64_500.0
@@ -379,7 +385,7 @@ def test_insolvent_spot_borrow_is_taken_over_once():
     assert np.allclose(model.ledger.collateral[a], 0.0, atol=1e-6)  # nothing left to lose
     assert model.ledger.collateral[ins, 1] == -1.0  # the fund now owes the BTC
     shock(model, 70_000.0)
-    assert engine.run(2) == []
+    assert _rounds(engine, 2) == []
 
 
 def test_spot_borrow_under_two_thirds_mm_goes_to_the_backstop():
@@ -389,7 +395,7 @@ def test_spot_borrow_under_two_thirds_mm_goes_to_the_backstop():
     shock(model, 63_000.0)
     ins = model.protocols[0].insurance
     ins0 = float(model.ledger.collateral[ins, 0])
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [(e["kind"], e["asset"]) for e in events] == [("backstop", 1), ("backstop", 0)]
     assert events[1]["fee"] == pytest.approx(1000.0)  # the whole account value
@@ -409,7 +415,7 @@ def test_backstop_only_below_two_thirds_of_mm_without_liquidators(price, backsto
     model, engine = world(LiquidationConfig(backstop=backstop))
     a, _ = leveraged_long(model)
     shock(model, price)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [e["kind"] for e in events] == expect
     if expect:
@@ -425,7 +431,7 @@ def test_backstop_does_not_act_when_a_liquidator_does():
     model, engine = world(liquidators=LiquidatorConfig(n=1))
     leveraged_long(model)
     shock(model, 57_000.0)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert events and {e["kind"] for e in events} == {"liquidator"}
 
@@ -434,9 +440,9 @@ def test_liquidator_latency_is_respected():
     model, engine = world(liquidators=LiquidatorConfig(n=1, latency_steps=2))
     leveraged_long(model)
     shock(model, 58_500.0)
-    assert engine.run(10) == []
-    assert engine.run(11) == []
-    events = engine.run(12)
+    assert _rounds(engine, 10) == []
+    assert _rounds(engine, 11) == []
+    events = _rounds(engine, 12)
     assert [e["kind"] for e in events] == ["liquidator"] and events[0]["step"] == 12
     check(model, engine)
 
@@ -445,22 +451,22 @@ def test_latency_restarts_when_the_account_recovers():
     model, engine = world(liquidators=LiquidatorConfig(n=1, latency_steps=2))
     leveraged_long(model)
     shock(model, 58_500.0)
-    assert engine.run(10) == []  # first seen at 10
+    assert _rounds(engine, 10) == []  # first seen at 10
     shock(model, 60_000.0)
-    assert engine.run(11) == []  # healthy again: forgotten
+    assert _rounds(engine, 11) == []  # healthy again: forgotten
     shock(model, 58_500.0)
-    assert engine.run(12) == []  # a new spell starts at 12, not 10
-    assert engine.run(13) == []
-    assert [e["step"] for e in engine.run(14)] == [14]
+    assert _rounds(engine, 12) == []  # a new spell starts at 12, not 10
+    assert _rounds(engine, 13) == []
+    assert [e["step"] for e in _rounds(engine, 14)] == [14]
 
 
 def test_liquidator_without_capital_passes():
     model, engine = world(liquidators=LiquidatorConfig(n=2, capital=0.0))
     leveraged_long(model)
     shock(model, 58_500.0)
-    assert engine.run(1) == []
+    assert _rounds(engine, 1) == []
     shock(model, 57_000.0)
-    assert {e["kind"] for e in engine.run(2)} == {"backstop"}
+    assert {e["kind"] for e in _rounds(engine, 2)} == {"backstop"}
     check(model, engine)
 
 
@@ -470,7 +476,7 @@ def test_partial_and_full_sizes():
         model, engine = world(liq, liquidators=LiquidatorConfig(n=1))
         leveraged_long(model)
         shock(model, 58_500.0)
-        events = engine.run(1)
+        events = _rounds(engine, 1)
         check(model, engine)
         return events[0]["size"]
 
@@ -491,7 +497,7 @@ def test_cascade_rounds_stop_at_max_rounds(max_rounds, rounds):
     model, engine = world(liq, liquidators=LiquidatorConfig(n=1))
     a, _ = leveraged_long(model, wallet=2670.0)
     shock(model, 58_500.0)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [e["round"] for e in events] == list(range(1, rounds + 1))
     assert all(e["account"] == a for e in events)
@@ -515,7 +521,7 @@ def test_liquidation_trades_move_the_mark_and_cascade():
     shock(model, 58_500.0)
     eq, _, mm = margin_of(model, b)
     assert eq - mm == pytest.approx(3.0)
-    events = engine.run(1)
+    events = _rounds(engine, 1)
     check(model, engine)
     assert [(e["account"], e["round"]) for e in events] == [(a, 1), (b, 2)]
     assert events[0]["price"] == 58_500.0 and events[1]["price"] == pytest.approx(58_495.0)
@@ -532,7 +538,7 @@ def test_resting_orders_of_a_liquidated_account_are_cancelled():
     model.submit(BTC, ev)
     assert (model.books[BTC].live_orders()["owner"] == a).any()
     shock(model, 58_500.0)
-    engine.run(1)
+    _rounds(engine, 1)
     assert not (model.books[BTC].live_orders()["owner"] == a).any()
     check(model, engine)
 
@@ -546,11 +552,11 @@ def _run_crash(seed):
         trade(model, row, s, 1.0, 60_000.0)
     model.rng = np.random.default_rng(seed)
     shock(model, 57_500.0)
-    engine.run(model.steps)
+    _rounds(engine, model.steps)
     check(model, engine)
     for _ in range(4):
         model.step()
-        engine.run(model.steps)
+        _rounds(engine, model.steps)
         check(model, engine)
     return model, engine
 

@@ -182,7 +182,8 @@ def test_loss_on_alpha_liquidates_the_owners_beta_account_only_with_universal_ma
         assert eq / mm == pytest.approx([16 / 30, 16 / 30])
     else:
         assert eq == pytest.approx([6_000.0, 10_000.0]) and mm == pytest.approx([28_500.0, 1_500.0])
-    events = model.liquidation.run(1)
+    model.liquidation.run(1)
+    events = model.liquidation.step_events
     check_conservation(model.ledger, model.marks)
     model.liquidation.check_bad_debt()
     on_beta = [e for e in events if e["protocol"] == 1 and e["account"] == b]
@@ -259,7 +260,8 @@ def test_shared_liquidator_capital_lets_a_large_alpha_liquidation_starve_beta(sh
     model.update_marks()
     model.evaluate_margins()
     assert model.marks[A_BTC] == model.marks[B_BTC] == 57_000.0
-    events = model.liquidation.run(1)
+    model.liquidation.run(1)
+    events = model.liquidation.step_events
     check_conservation(model.ledger, model.marks)
     taken = {p: sum(abs(e["size"]) for e in events if e["protocol"] == p and e["round"] == 1
                     and e["kind"] == "liquidator") for p in (0, 1)}
@@ -333,7 +335,8 @@ def test_bankrupt_sub_account_draws_on_the_owners_other_venue_first(cover):
     model.update_marks()
     model.evaluate_margins()
     fund0 = float(model.ledger.collateral[model.protocols[1].insurance, 0])
-    events = model.liquidation.run(1)
+    model.liquidation.run(1)
+    events = model.liquidation.step_events
     check_conservation(model.ledger, model.marks)
     model.liquidation.check_bad_debt()
     paid = fund0 - float(model.ledger.collateral[model.protocols[1].insurance, 0])

@@ -8,7 +8,7 @@ bankrupt goes down the waterfall (:mod:`sim.venue.liquidation.waterfall`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,6 +75,7 @@ class LiquidationEngine(Waterfall):
             validate_liquidation_config(cfg, f"protocols[{p}].liquidation")
             self.cfgs[int(p)] = cfg
         self.events: list[dict[str, Any]] = []
+        self.step_events: list[dict[str, Any]] = []
         self.bad_debt: dict[int, float] = {}
         self.bad_debt_rows: dict[int, int] = {}
         for proto in model.protocols:
@@ -94,22 +95,36 @@ class LiquidationEngine(Waterfall):
                 if p.index in self.cfgs and self.cfgs[p.index].enabled
                 and rnd <= self.cfgs[p.index].max_rounds]
 
-    def run(self, step: int) -> list[dict[str, Any]]:
-        """Liquidation rounds of one step, on the latest margin evaluation.
+    def run(self, step: int, margins: Mapping[int, tuple[np.ndarray, Any]] | None = None,
+            reprice: Callable[[], Mapping[int, tuple[np.ndarray, Any]]] | None = None
+            ) -> Mapping[int, tuple[np.ndarray, Any]]:
+        """Liquidation rounds of one step; returns the margins after the last round.
 
         Args:
             step: Current model step (recorded in events; latency is measured
                 in steps).
+            margins: The step's margin evaluation ``{protocol: (rows,
+                MarginResult)}`` (default: the model's latest).
+            reprice: Re-marks the books and re-evaluates every account after a
+                round with events (default: the model's ``update_marks`` then
+                ``evaluate_margins``).
 
         Returns:
-            The events of this step (also appended to :attr:`events`).
+            The final margins: ``margins`` itself when no round had an event.
+            The step's events are :attr:`step_events` (and appended to
+            :attr:`events`).
         """
         m = self.model
         self._step = int(step)
         self._cancelled = set()
         for stats in self.step_stats.values():
             stats.update(dict.fromkeys(STAT_KEYS, 0.0))
-        margins = m.margin_state or m.evaluate_margins()
+        if margins is None:
+            margins = m.margin_state or m.evaluate_margins()
+        if reprice is None:
+            def reprice() -> Mapping[int, tuple[np.ndarray, Any]]:
+                m.update_marks()
+                return m.evaluate_margins()
         start = len(self.events)
         rnd = 1
         while self._active(rnd):
@@ -121,15 +136,15 @@ class LiquidationEngine(Waterfall):
                     self.step_stats[proto.index]["rounds"] = float(rnd)
             if len(self.events) == before:
                 break
-            m.update_marks()
-            margins = m.evaluate_margins()
+            margins = reprice()
             rnd += 1
         self._track_first_seen(margins)
         for p, stats in self.step_stats.items():
             for k, v in stats.items():
                 self.totals[p][k] += v
             self.max_depth[p] = max(self.max_depth[p], int(stats["rounds"]))
-        return self.events[start:]
+        self.step_events = self.events[start:]
+        return margins
 
     def _track_first_seen(self, margins: Mapping[int, tuple[np.ndarray, Any]]) -> None:
         """Remember when each account first fell below maintenance (reset on recovery)."""
