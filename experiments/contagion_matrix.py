@@ -1,8 +1,7 @@
 """The agent-model contagion matrix: loss at protocol ``j`` given a shock at ``i``.
 
-Issue #5's "contagion matrix (loss at protocol j given a shock at protocol
-i)": for each channel setting and seed, the world runs once unshocked and once
-per protocol with a confined shock there (:data:`sim.contagion.SHOCKS`,
+For each channel setting and seed, the world runs once unshocked and once per
+protocol with a confined shock there (:data:`sim.contagion.SHOCKS`,
 default an exploit that leaves the protocol with a deficit); the loss at every
 protocol — recorded bad debt, liquidations, and the fall of its traders'
 equity (:func:`sim.contagion.contagion_matrix`) — is the difference to the

@@ -3,9 +3,9 @@
 ABIDES's reference configuration ``rmsc04`` (1 exchange, 2 adaptive market
 makers, 102 value, 12 momentum and 1,000 noise agents: 1,117 agents) produces
 about 640k messages of which about 72k reach the book, and takes 16.3 s for
-one trading day on this kind of 2-core machine (figures quoted in issue #4,
-not re-run here). Its day is the 6.5-hour session 09:30-16:00 that its noise
-agents' wake-up window spans.
+one trading day on this kind of 2-core machine (figures quoted in the
+project's performance target, not re-run here). Its day is the 6.5-hour
+session 09:30-16:00 that its noise agents' wake-up window spans.
 
 Two worlds are timed in one process, both the reference world
 :func:`experiments.worlds.bench_session`: the default population (every agent
