@@ -1,36 +1,28 @@
-"""Post-processing shared by the studies: headline metrics, paired CIs, tables.
+"""Post-processing shared by the studies: headline metrics and tables.
 
 Everything here reads the table :func:`experiments.sweep.collect` built from
 finished runs; nothing re-runs a model.
 
 * :func:`headline_metrics` reduces a run's flattened summary to the study
   metrics (summed or maxed over protocols / instruments).
-* :func:`paired_ci` is the paired-*t* confidence interval of a mean
-  difference. With common random numbers (the same replicate seed, hence the
-  same exogenous path and agent streams, under every regime) the per-replicate
-  differences cancel the shared noise, and the paired-*t* interval on them is
-  the standard comparison of two simulated systems (Law & Kelton, *Simulation
-  Modeling and Analysis*, 5th ed., §10.2.1 "paired-t confidence interval" and
-  §11.2 "common random numbers").
 * :func:`write_table` writes a DataFrame as CSV, Markdown and LaTeX without
   optional dependencies (``tabulate`` / ``jinja2`` are not required).
 
-Neighbours: ``experiments.sweep`` (runs and ``collect``), ``sim.output.metrics``
-(``tail_metrics``: Gauntlet VaR / LaR).
+Intervals and statistics (paired-*t*, *t*, Wilson, quantiles, Gauntlet VaR /
+LaR) are :mod:`experiments.stats`.
+
+Neighbours: ``experiments.sweep`` (runs and ``collect``), ``experiments.stats``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-__all__ = ["METRIC_LABELS", "headline_metrics", "open_interest_notional", "paired_ci",
-           "to_latex", "to_markdown", "write_table"]
+__all__ = ["METRIC_LABELS", "headline_metrics", "open_interest_notional", "to_latex",
+           "to_markdown", "write_table"]
 
 #: Study metric → (label, unit) for tables and axes.
 METRIC_LABELS: dict[str, tuple[str, str]] = {
@@ -120,48 +112,6 @@ def headline_metrics(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def paired_ci(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
-              ) -> dict[str, float]:
-    """Paired-*t* interval for ``E[x − y]`` from replicate-wise pairs.
-
-    ``d_k = x_k − y_k``; interval ``d̄ ± t_{n−1, (1+c)/2} · s_d / √n``
-    (Law & Kelton, *Simulation Modeling and Analysis*, §10.2.1). Pairs with a
-    NaN on either side are dropped. With ``n < 2`` the bounds are NaN; with
-    zero spread the interval collapses onto the mean.
-
-    Args:
-        x: Replicate values of the compared system.
-        y: Replicate values of the baseline, same replicate order.
-        confidence: Two-sided level in (0, 1).
-
-    Returns:
-        ``{"diff", "ci_low", "ci_high", "half_width", "sd", "n"}``.
-
-    Raises:
-        ValueError: Different lengths or confidence outside (0, 1).
-    """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    a = np.asarray(x, dtype=np.float64)
-    b = np.asarray(y, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"paired samples differ in length: {a.shape} vs {b.shape}")
-    d = a - b
-    d = d[np.isfinite(d)]
-    n = int(d.size)
-    if n == 0:
-        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                "half_width": math.nan, "sd": math.nan, "n": 0}
-    mean = float(d.mean())
-    if n < 2:
-        return {"diff": mean, "ci_low": math.nan, "ci_high": math.nan,
-                "half_width": math.nan, "sd": math.nan, "n": n}
-    sd = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n))
-    return {"diff": mean, "ci_low": mean - half, "ci_high": mean + half,
-            "half_width": half, "sd": sd, "n": n}
-
-
 def _fmt(v: object, digits: int = 4) -> str:
     if isinstance(v, float | np.floating):
         if not np.isfinite(v):
@@ -190,7 +140,7 @@ def _tex(s: str) -> str:
 
 
 def to_latex(df: pd.DataFrame, caption: str = "", label: str = "", digits: int = 4) -> str:
-    """A booktabs LaTeX table (no ``jinja2`` needed; needs ``\\usepackage{booktabs}``)."""
+    r"""A booktabs LaTeX table (no ``jinja2`` needed; needs ``\usepackage{booktabs}``)."""
     align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
     lines = [r"\begin{table}[htbp]", r"\centering"]
     if caption:

@@ -1,5 +1,9 @@
 """Helpers shared by the study scripts: config loading, running a study's sweep, exit status.
 
+A study's runs execute through :mod:`experiments.executor` (config keys
+``executor``, ``workers``, ``dask_address``); its statistics are
+:mod:`experiments.stats`, its worlds :mod:`experiments.worlds`.
+
 A study's parameters live in ``conf/experiment/<study>.yaml`` and are loaded
 with OmegaConf (not composed into the run config); ``key=value`` arguments on
 the command line override them (values parsed as YAML, so
@@ -87,7 +91,7 @@ def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
             raise StudyArgError(f"{key} = {text!r} is invalid: unknown key (valid keys: {valid})")
         try:
             value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
-        except Exception as exc:  # the YAML parser raises several types
+        except Exception as exc:  # noqa: BLE001 - the YAML parser raises several types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StudyArgError(f"{key} = {text!r} is invalid: not a YAML value ({first})"
                                 ) from None
@@ -97,7 +101,7 @@ def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
         try:
             # replace, not merge: scenarios={calm: []} drops the configured scenarios
             OmegaConf.update(base, key, value, merge=False)
-        except Exception as exc:  # OmegaConf raises several types
+        except Exception as exc:  # noqa: BLE001 - OmegaConf raises several types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StudyArgError(f"{key} = {text!r} is invalid: {first}") from None
     return base
@@ -237,7 +241,9 @@ def start_study(cfg: Any, specs: Sequence[Any]) -> StudyRuns:
     with ``report_only`` nothing runs and only such runs count as finished.
 
     Args:
-        cfg: Study config (``output_dir``, ``report_only``, ``workers``, ``progress``).
+        cfg: Study config (``output_dir``, ``report_only``, ``workers``, ``progress``,
+            and the executor keys ``executor`` / ``dask_address``,
+            :func:`experiments.executor.executor_for`).
         specs: The runs (:class:`experiments.sweep.RunSpec`).
 
     Returns:
@@ -246,6 +252,7 @@ def start_study(cfg: Any, specs: Sequence[Any]) -> StudyRuns:
     Raises:
         experiments.sweep.SweepLocked: A live sweep runs on the same directory.
     """
+    from experiments.executor import executor_for
     from experiments.sweep import DONE, expected_provenance, provenance_matches, run_sweep
 
     out = Path(cfg.output_dir)
@@ -254,7 +261,8 @@ def start_study(cfg: Any, specs: Sequence[Any]) -> StudyRuns:
     root = out / "runs"
     report = None
     if not cfg.report_only:
-        report = run_sweep(specs, root, workers=int(cfg.workers), progress=bool(cfg.progress))
+        report = run_sweep(specs, root, workers=int(cfg.workers), progress=bool(cfg.progress),
+                           executor=executor_for(cfg))
         expected = report.expected
         finished = set(report.finished)
     else:

@@ -8,10 +8,11 @@ regime sees the same exogenous (fundamental) path and the same agent random
 streams — common random numbers (Law & Kelton, *Simulation Modeling and
 Analysis*, §11.2). Regime differences are then estimated from per-replicate
 *paired* differences to the baseline regime with a paired-*t* interval
-(§10.2.1, :func:`experiments.analysis.paired_ci`). Across replicates the
+(§10.2.1, :func:`experiments.stats.paired_ci`). Across replicates the
 Gauntlet tail metrics are reported as point values: VaR = 95th percentile of
 insolvent debt, LaR = 95th percentile of liquidated notional
-(``sim.output.metrics.tail_metrics``).
+(:func:`experiments.stats.tail_metrics`). Every run is the default world
+(:func:`experiments.worlds.default_crash`) with the regime and scenario set.
 
 Usage::
 
@@ -46,11 +47,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from experiments.analysis import METRIC_LABELS, paired_ci, write_table
+from experiments.analysis import METRIC_LABELS, write_table
 from experiments.common import run_and_aggregate, study_exit
+from experiments.stats import paired_ci, replicate_seeds, t_half_width, tail_metrics
 from experiments.study_args import study_config
 from experiments.sweep import RunSpec
-from experiments.tail_risk import replicate_seeds
+from experiments.worlds import default_crash
 
 __all__ = ["build_specs", "comparison_table", "main", "plot_metric", "report", "run_study",
            "tail_table"]
@@ -71,9 +73,9 @@ def build_specs(cfg: DictConfig | Any) -> list[RunSpec]:
     for scenario, extra in cfg.scenarios.items():
         for regime in cfg.regimes:
             for k, seed in enumerate(seeds):
-                ov = [f"margin={regime}", f"scenario={scenario}", *list(extra or []),
-                      f"steps={int(cfg.steps)}", f"seed={seed}", "output.figures=false",
-                      "progress=false", *list(cfg.overrides or [])]
+                ov = [*default_crash(), f"margin={regime}", f"scenario={scenario}",
+                      *list(extra or []), f"steps={int(cfg.steps)}", f"seed={seed}",
+                      "output.figures=false", "progress=false", *list(cfg.overrides or [])]
                 specs.append(RunSpec(f"{scenario}__{regime}__r{k:02d}", tuple(ov),
                                      {"scenario": str(scenario), "regime": str(regime),
                                       "replicate": k, "seed": seed}))
@@ -149,8 +151,6 @@ def tail_table(agg: pd.DataFrame, q: float = 0.95) -> pd.DataFrame:
     Returns:
         Columns ``scenario, regime, VaR_<q>_USD, LaR_<q>_USD, runs, runs_failed``.
     """
-    from sim.output.metrics import tail_metrics
-
     rows = []
     done = _done(agg)
     for (scenario, regime), g in agg.groupby(["scenario", "regime"], sort=False):
@@ -181,7 +181,6 @@ def plot_metric(agg: pd.DataFrame, metric: str, out_dir: Path, confidence: float
         Files written.
     """
     import matplotlib.pyplot as plt
-    from scipy import stats
 
     from sim.output.figures import OKABE_ITO, save
 
@@ -195,8 +194,7 @@ def plot_metric(agg: pd.DataFrame, metric: str, out_dir: Path, confidence: float
             v = agg.loc[(agg["scenario"] == s) & (agg["regime"] == regime) & _done(agg), metric]
             v = pd.to_numeric(v, errors="coerce").dropna().to_numpy()
             means.append(v.mean() if v.size else np.nan)
-            errs.append(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1)
-                        / np.sqrt(v.size) if v.size > 1 else 0.0)
+            errs.append(t_half_width(v, confidence) if v.size > 1 else 0.0)
         xs = np.arange(len(scenarios)) + (j - (len(regimes) - 1) / 2) * width
         ax.bar(xs, means, width * 0.9, yerr=errs, capsize=3, label=regime,
                color=OKABE_ITO[(j + 1) % len(OKABE_ITO)], edgecolor="black", linewidth=0.5)

@@ -1,8 +1,7 @@
 """The agent-model contagion matrix: loss at protocol ``j`` given a shock at ``i``.
 
-Issue #5's "contagion matrix (loss at protocol j given a shock at protocol
-i)": for each channel setting and seed, the world runs once unshocked and once
-per protocol with a confined shock there (:data:`sim.contagion.SHOCKS`,
+For each channel setting and seed, the world runs once unshocked and once per
+protocol with a confined shock there (:data:`sim.contagion.SHOCKS`,
 default an exploit that leaves the protocol with a deficit); the loss at every
 protocol — recorded bad debt, liquidations, and the fall of its traders'
 equity (:func:`sim.contagion.contagion_matrix`) — is the difference to the
@@ -12,6 +11,11 @@ summarised by its mean and paired-*t* interval (§10.2.1) across seeds.
 Usage::
 
     python -m experiments.contagion_matrix [key=value ...]
+
+The world is a named reference world (``world``, default
+:func:`experiments.worlds.two_venue_token`) plus ``overrides``. Each (channel,
+seed) — its unshocked run and one shocked run per protocol — is one task of the
+study's executor (``executor``: :mod:`experiments.executor`).
 
 Parameters: ``conf/experiment/contagion_matrix.yaml``. Writes ``matrix.json``
 (every seed's matrices), ``tables/contagion_matrix.{csv,md,tex}`` and one
@@ -30,15 +34,58 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from experiments.analysis import paired_ci, write_table
+from experiments.analysis import write_table
 from experiments.common import RowCheckpoint, StudyRunsFailed, study_exit
+from experiments.executor import executor_for
+from experiments.stats import paired_ci
 from experiments.study_args import study_config
+from experiments.worlds import WORLDS
 
 __all__ = ["MEASURES", "cell_table", "main", "run_matrices", "run_study"]
 
 MEASURES = {"bad_debt": ("bad debt", "USD"), "liquidations": ("liquidations", "count"),
             "equity_loss": ("traders' equity loss", "USD")}
 """Loss measures of :func:`sim.contagion.contagion_matrix`: title and unit."""
+
+
+def world_overrides(cfg: Any) -> list[str]:
+    """The run-config overrides of the study's world: ``WORLDS[cfg.world]()`` then ``overrides``.
+
+    Args:
+        cfg: The study config (``world``: a name of :data:`experiments.worlds.WORLDS`
+            or None; ``overrides``).
+
+    Returns:
+        The overrides every run starts from.
+    """
+    name = cfg.get("world") if hasattr(cfg, "get") else getattr(cfg, "world", None)
+    return [*(WORLDS[str(name)]() if name else []), *list(cfg.overrides or [])]
+
+
+def _losses_task(task: tuple[Any, ...]) -> dict[str, Any]:
+    """One (channel, seed): the unshocked run and one shocked run per protocol (executor task).
+
+    Args:
+        task: ``(key, run config, protocol names, size, shock_step, shock kind,
+            applied)``; ``key`` is ``[channel, seed]`` (not used here).
+
+    Returns:
+        ``{"baseline": {...}, "shock_applied": bool, "shocked": [{...} or None]}``.
+    """
+    from sim.contagion import run_with_shock, trader_equity
+
+    _key, rc, names, size, shock_step, kind, applied = task
+    n = len(names)
+
+    def losses(i: int | None) -> dict[str, list[float]]:
+        m = run_with_shock(rc, i, size, shock_step, kind=kind)
+        liq = m.liquidation
+        return {"bad_debt": [float(liq.bad_debt[k]) for k in range(n)],
+                "liquidations": [float(liq.totals[k]["liquidations"]) for k in range(n)],
+                "trader_equity": trader_equity(m).tolist()}
+
+    return {"baseline": losses(None), "shock_applied": applied,
+            "shocked": [losses(i) if applied else None for i in range(n)]}
 
 
 def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
@@ -59,9 +106,10 @@ def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
 
     Raises:
         ValueError: An unknown shock kind, or no seeds (one line).
+        RuntimeError: A (channel, seed) task failed (its one-line error).
     """
     from sim.config import load_config
-    from sim.contagion import SHOCKS, run_with_shock, trader_equity
+    from sim.contagion import SHOCKS
 
     if cfg.shock not in SHOCKS:
         raise ValueError(f"shock must be one of {', '.join(SHOCKS)}, got {cfg.shock!r}")
@@ -69,33 +117,29 @@ def run_matrices(cfg: Any, checkpoint: Any = None) -> dict[str, Any]:
         raise ValueError("seeds must list at least one seed")
     runs: dict[str, Any] = {}
     names: list[str] = []
+    world = world_overrides(cfg)
+    todo = []
     for channel, extra in cfg.channels.items():
         runs[channel] = {}
         for seed in cfg.seeds:
-            rc = load_config([*cfg.overrides, *extra, f"seed={int(seed)}",
+            rc = load_config([*world, *extra, f"seed={int(seed)}",
                               "output.figures=false", "progress=false"])
             names = [p.name for p in rc.protocols]
             # sim.contagion.run_with_shock applies the shock at step t == shock_step
             applied = 0 <= int(cfg.shock_step) < int(rc.steps)
-
-            def losses(i: int | None, rc: Any = rc, n: int = len(names)
-                       ) -> dict[str, list[float]]:
-                m = run_with_shock(rc, i, float(cfg.size), int(cfg.shock_step), kind=cfg.shock)
-                liq = m.liquidation
-                return {"bad_debt": [float(liq.bad_debt[k]) for k in range(n)],
-                        "liquidations": [float(liq.totals[k]["liquidations"])
-                                         for k in range(n)],
-                        "trader_equity": trader_equity(m).tolist()}
-
             key = [channel, int(seed)]
             done = None if checkpoint is None else checkpoint.get(key)
-            if done is None:
-                done = {"baseline": losses(None), "shock_applied": applied,
-                        "shocked": [losses(i) if applied else None
-                                    for i in range(len(names))]}
-                if checkpoint is not None:
-                    done = checkpoint.add(key, done)
             runs[channel][int(seed)] = done
+            if done is None:
+                todo.append((key, rc, list(names), float(cfg.size), int(cfg.shock_step),
+                             str(cfg.shock), applied))
+    for out in executor_for(cfg).map(_losses_task, todo):
+        channel, seed = out.item[0]
+        if out.error is not None:
+            raise RuntimeError(f"contagion_matrix: channel {channel}, seed {seed}: "
+                               f"{type(out.error).__name__}: {out.error}") from out.error
+        done = out.value if checkpoint is None else checkpoint.add([channel, seed], out.value)
+        runs[channel][seed] = done
     return {"protocols": names, "runs": runs}
 
 
@@ -157,7 +201,7 @@ def run_study(cfg: Any) -> Path:
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     identity = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
-                if k not in ("output_dir", "confidence")}
+                if k not in ("output_dir", "confidence", "executor", "workers", "dask_address")}
     result = run_matrices(cfg, RowCheckpoint(out / "matrix_runs.jsonl", identity))
     (out / "matrix.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     conf = float(cfg.confidence)

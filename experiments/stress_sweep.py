@@ -1,4 +1,4 @@
-"""Study: a protocol designer's stress grid — response surfaces and a target set.
+r"""Study: a protocol designer's stress grid — response surfaces and a target set.
 
 Every combination of the ``grid`` values (run-config paths such as
 ``margin.haircuts.BTC``, ``protocols.0.liquidation.liquidation_fee``,
@@ -27,7 +27,9 @@ any further grid axes are collapsed by their worst (largest) value.
 Usage::
 
     python -m experiments.stress_sweep
-    python -m experiments.stress_sweep replicates=10 'grid={margin.haircuts.BTC: [0.05, 0.1, 0.2], agents.leveraged.leverage_max: [5, 10, 20]}' 'heatmap=[margin.haircuts.BTC,agents.leveraged.leverage_max]'
+    python -m experiments.stress_sweep replicates=10 \
+      'grid={margin.haircuts.BTC: [0.05, 0.1, 0.2], agents.leveraged.leverage_max: [5, 10, 20]}' \
+      'heatmap=[margin.haircuts.BTC,agents.leveraged.leverage_max]'
 
 Outputs in ``output_dir``: ``runs/``, ``aggregated.csv``, ``tables/cells.{csv,md,tex}``
 (every cell, with ``meets_target``, ``runs`` and ``runs_failed``: a cell whose
@@ -49,9 +51,10 @@ from omegaconf import DictConfig
 
 from experiments.analysis import write_table
 from experiments.common import run_and_aggregate, study_exit
+from experiments.stats import quantile, replicate_seeds
 from experiments.study_args import study_config
 from experiments.sweep import RunSpec
-from experiments.tail_risk import replicate_seeds
+from experiments.worlds import default_crash
 
 __all__ = ["build_specs", "cell_table", "heatmap", "main", "report", "run_study", "target_set"]
 
@@ -68,7 +71,7 @@ def build_specs(cfg: DictConfig | Any) -> list[RunSpec]:
     specs = []
     for c, combo in enumerate(itertools.product(*values)):
         for k, seed in enumerate(seeds):
-            ov = [f"margin={cfg.regime}", f"scenario={cfg.scenario}",
+            ov = [*default_crash(), f"margin={cfg.regime}", f"scenario={cfg.scenario}",
                   *list(cfg.scenario_overrides or []), f"steps={int(cfg.steps)}",
                   f"seed={seed}", "output.figures=false", "progress=false",
                   *[f"{key}={val}" for key, val in zip(keys, combo, strict=True)],
@@ -120,18 +123,12 @@ def cell_table(agg: pd.DataFrame, params: list[str], debt_metric: str = "insolve
         key = key if isinstance(key, tuple) else (key,)
         r = g["debt_ratio"].dropna().to_numpy()
         failed = int((~done.loc[g.index]).sum())
-        if r.size:
-            with np.errstate(invalid="ignore"):  # inf - inf inside the interpolation
-                ratio_q = float(np.quantile(r, q))
-            ratio_q = np.inf if np.isnan(ratio_q) else ratio_q
-        else:
-            ratio_q = np.nan
+        ratio_q = quantile(r, q)  # NaN without runs; inf when infinite ratios reach rank q
         v, lv = ins.loc[g.index].dropna(), lar.loc[g.index].dropna()
         rows.append({**dict(zip(params, key, strict=True)), "replicates": len(g),
                      "runs": int(r.size), "runs_failed": failed,
                      "debt_ratio_q": ratio_q,
-                     "VaR": float(np.quantile(v, lar_q)) if len(v) else np.nan,
-                     "LaR": float(np.quantile(lv, lar_q)) if len(lv) else np.nan,
+                     "VaR": quantile(v, lar_q), "LaR": quantile(lv, lar_q),
                      "mean_open_interest": (float(oi.loc[g.index].mean())
                                             if oi.loc[g.index].notna().any() else np.nan),
                      "meets_target": bool(r.size and failed == 0 and ratio_q <= threshold)})

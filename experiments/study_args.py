@@ -109,9 +109,9 @@ def weight_dists() -> tuple[str, ...]:
 
 def agent_model_regimes() -> tuple[str, ...]:
     """Beta's regimes in the agent-model part of ``contagion_topology``."""
-    from experiments.contagion_topology import AGENT_REGIMES
+    from experiments.worlds import AGENT_MODEL_REGIMES
 
-    return tuple(AGENT_REGIMES)
+    return tuple(AGENT_MODEL_REGIMES)
 
 
 def topology_regimes() -> tuple[str, ...]:
@@ -481,7 +481,7 @@ def _run_flags(seed: int) -> list[str]:
 
 
 def _first_seed(base_seed: int) -> int:
-    from experiments.tail_risk import replicate_seeds
+    from experiments.stats import replicate_seeds
 
     return replicate_seeds(int(base_seed), 1)[0]
 
@@ -517,6 +517,25 @@ REPLICATES = Int(1, MAX_REPLICATES, doc="replicates (runs) per cell")
 STEPS = Int(1, MAX_STEPS, doc="steps per run")
 SEED = Int(0, MAX_SEED, doc="seed (non-negative)")
 WORKERS = Int(1, MAX_WORKERS, doc="worker processes")
+EXECUTOR = Str(("local", "serial", "dask"),
+               doc="where runs execute (experiments.executor); dask needs the [dask] extra")
+DASK_ADDRESS = Str(nullable=True, pattern=r"[A-Za-z][A-Za-z0-9+.-]*://\S+",
+                   what="a scheduler address such as tcp://host:8786",
+                   doc="executor=dask: scheduler address (null: a LocalCluster of workers)")
+EXECUTION = {"executor": EXECUTOR, "dask_address": DASK_ADDRESS}
+"""The executor keys every study with runs takes (beside ``workers``)."""
+
+
+def _executor_rule(c: dict[str, Any]) -> None:
+    """``dask`` needs ``dask.distributed`` installed; ``dask_address`` needs ``executor=dask``."""
+    if c.get("dask_address") is not None and c.get("executor") != "dask":
+        _bad("dask_address", c["dask_address"], f"is only used with executor=dask "
+                                                f"(executor = {c.get('executor')})")
+    if c.get("executor") == "dask":
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            _bad("executor", "dask", "needs dask.distributed: pip install 'marginsim[dask]'")
 LEVEL = Float(0.0, 1.0, lo_open=True, hi_open=True)
 OUTPUT_DIR = PathArg(doc="output directory")
 REGIMES = List(Str(margin_regimes), min_len=1, unique=True,
@@ -553,6 +572,7 @@ COMPARE_REGIMES = StudySchema(
         "steps": STEPS,
         "base_seed": SEED,
         "workers": WORKERS,
+        **EXECUTION,
         "confidence": Float(0.0, 1.0, True, True, doc="paired-t interval level"),
         "tail_quantile": Float(0.0, 1.0, True, True, doc="VaR / LaR quantile"),
         "metrics": List(Str(metric_names), min_len=1, unique=True,
@@ -562,7 +582,7 @@ COMPARE_REGIMES = StudySchema(
         "report_only": Bool(doc="rebuild tables and figures from finished runs"),
         "progress": Bool(doc="progress bar"),
     },
-    rules=(_baseline_in_regimes, _run_overrides_free("scenarios", "overrides")),
+    rules=(_baseline_in_regimes, _run_overrides_free("scenarios", "overrides"), _executor_rule),
     compose=_compose_compare)
 
 
@@ -613,6 +633,7 @@ STRESS_SWEEP = StudySchema(
         "steps": STEPS,
         "base_seed": SEED,
         "workers": WORKERS,
+        **EXECUTION,
         "target": Record({"debt_metric": Str(("insolvency", "bad_debt")),
                           "quantile": Float(0.0, 1.0, True, True),
                           "threshold": Float(0.0)},
@@ -623,7 +644,7 @@ STRESS_SWEEP = StudySchema(
         "report_only": Bool(),
         "progress": Bool(),
     },
-    rules=(_grid_keys, _run_overrides_free("scenario_overrides", "overrides")),
+    rules=(_grid_keys, _run_overrides_free("scenario_overrides", "overrides"), _executor_rule),
     compose=_compose_stress)
 
 
@@ -657,12 +678,13 @@ BACKTEST_REPORT = StudySchema(
         "confidence": Float(0.0, 1.0, True, True, doc="coverage tested"),
         "level": Float(0.0, 1.0, True, True, doc="size of the LR tests"),
         "workers": WORKERS,
+        **EXECUTION,
         "overrides": Overrides(nullable=True),
         "output_dir": OUTPUT_DIR,
         "report_only": Bool(),
         "progress": Bool(),
     },
-    rules=(_two_periods, _run_overrides_free("scenario_overrides", "overrides")),
+    rules=(_two_periods, _run_overrides_free("scenario_overrides", "overrides"), _executor_rule),
     compose=_compose_backtest)
 
 
@@ -677,9 +699,19 @@ def _matrix_rules(c: dict[str, Any]) -> None:
         _not_study_set(f"channels.{channel}", extra, ("seed",), "use seeds")
 
 
+def _world_names() -> tuple[str, ...]:
+    from experiments.worlds import WORLDS
+
+    return tuple(WORLDS)
+
+
 def _compose_matrix(c: dict[str, Any]) -> None:
+    from experiments.worlds import WORLDS
+
+    world = WORLDS[c["world"]]() if c["world"] else []
     for channel, extra in c["channels"].items():
-        rc = _run_config([("overrides", c["overrides"], list(c["overrides"])),
+        rc = _run_config([("world", c["world"], world),
+                          ("overrides", c["overrides"], list(c["overrides"] or [])),
                           (f"channels.{channel}", extra, list(extra)),
                           ("seeds", c["seeds"], _run_flags(c["seeds"][0]))])
         steps = int(rc.steps)
@@ -692,7 +724,9 @@ def _compose_matrix(c: dict[str, Any]) -> None:
 CONTAGION_MATRIX = StudySchema(
     doc="loss at protocol j given a confined shock at protocol i",
     args={
-        "overrides": Overrides(doc="the world: overrides of the run config"),
+        "world": Str(_world_names, nullable=True,
+                     doc="reference world (experiments.worlds) the runs start from"),
+        "overrides": Overrides(nullable=True, doc="overrides of the run config after the world"),
         "shock": Str(shock_kinds, doc="shock kind (sim.contagion.SHOCKS)"),
         "size": Float(0.0, lo_open=True, doc="USD taken out (exploit) or sold (sell)"),
         "shock_step": Int(0, MAX_STEPS - 1, doc="step the shock hits; < the run's steps"),
@@ -701,9 +735,11 @@ CONTAGION_MATRIX = StudySchema(
                         doc="contagion switch setting -> extra overrides"),
         "seeds": List(SEED, min_len=1, unique=True, doc="run seeds (paired across cells)"),
         "confidence": Float(0.0, 1.0, True, True, doc="paired-t interval level"),
+        "workers": WORKERS,
+        **EXECUTION,
         "output_dir": OUTPUT_DIR,
     },
-    rules=(_matrix_rules,),
+    rules=(_matrix_rules, _executor_rule),
     compose=_compose_matrix)
 
 
@@ -766,10 +802,10 @@ def _topology_rules(c: dict[str, Any]) -> None:
 def _compose_topology(c: dict[str, Any]) -> None:
     a = c["agent_model"]
     if a is not None and a["enabled"]:
-        from sim.contagion import isolated_crash_overrides
+        from experiments.worlds import isolated_crash
 
-        world = isolated_crash_overrides(float(a["crashes"][0]), a["start_step"], a["horizon"],
-                                         a["noise"], a["leveraged"], float(a["supply"]))
+        world = isolated_crash(float(a["crashes"][0]), None, a["start_step"], a["horizon"],
+                               a["noise"], a["leveraged"], float(a["supply"]))
         _run_config([("agent_model", _Short(a), world),
                      ("agent_model.regimes", a["regimes"],
                       [f"margin={a['regimes'][0]}", "protocols.1.margin=null"]),
@@ -863,12 +899,13 @@ CONTAGION_TOPOLOGY = StudySchema(
         "base_seed": SEED,
         "confidence": Float(0.0, 1.0, True, True),
         "example_density": Float(0.0, 1.0, doc="density of the example graphs"),
+        **EXECUTION,
         "agent_model": AGENT_MODEL,
         "agent_topology": AGENT_TOPOLOGY,
         "output_dir": OUTPUT_DIR,
         "progress": Bool(),
     },
-    rules=(_topology_rules,),
+    rules=(_topology_rules, _executor_rule),
     compose=_compose_topology)
 
 
@@ -928,7 +965,7 @@ def _plain(cfg: Any) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
         try:
             return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-        except Exception as exc:  # OmegaConf interpolation errors
+        except Exception as exc:  # noqa: BLE001 - OmegaConf interpolation errors
             raise StudyArgError(f"the arguments do not resolve: "
                                 f"{str(exc).strip().splitlines()[0]}") from None
     return dict(cfg)
@@ -1043,7 +1080,7 @@ def yaml_value(text: str) -> Any:
 
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
-    except Exception as exc:  # YAML parser errors
+    except Exception as exc:  # noqa: BLE001 - YAML parser errors
         raise argparse.ArgumentTypeError(f"{text!r} is not a YAML value: "
                                          f"{str(exc).strip().splitlines()[0]}") from None
 

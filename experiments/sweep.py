@@ -26,12 +26,15 @@ config does not resolve fails the same way without being started.
 time) for its whole call. A second sweep on the same directory while the owner
 lives raises :class:`SweepLocked`; a lock left by a dead process is taken over.
 
-**Workers.** Runs go serially or in a ``ProcessPoolExecutor`` with the *spawn*
-start method (no forked RNG or Mesa state), each worker calling ``sim.run``.
-Every worker watches its parent (a daemon thread polling ``os.getppid()``)
-and exits at once when the parent is gone, so a killed sweep leaves no worker
-behind to finish runs on its own and race a resume; the multiprocessing
-resource tracker then sees its last client go and exits too.
+**Executors.** The runs are handed to an :class:`experiments.executor.Executor`
+(default :class:`~experiments.executor.LocalPool` of ``workers`` processes:
+serial in this process for one worker, else a *spawn* ``ProcessPoolExecutor``
+whose workers watch their parent and exit at once when it is gone, so a killed
+sweep leaves no worker behind to race a resume; the multiprocessing resource
+tracker then sees its last client go and exits too). Whatever the executor,
+each run is the same task, :func:`_execute_task`, which writes the run's
+``done.json`` / ``failed.json`` itself; a run whose worker dies under it is
+recorded in ``failed.json`` here.
 
 Results never pile up in memory: :func:`collect` reads the finished runs'
 ``summary.json`` files back into one flat table afterwards, keeping only runs
@@ -51,14 +54,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +67,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from experiments.executor import Executor, LocalPool
 from sim.output.provenance import code_fingerprint, package_version, provenance_record
 from sim.output.runner import write_json_atomic
 
@@ -78,9 +79,6 @@ DONE = "done.json"
 FAILED = "failed.json"
 SPEC = "spec.json"
 LOCK = ".lock"
-
-PARENT_POLL_SECONDS = 0.5
-"""How often a worker checks that its parent is still alive."""
 
 Runner = Callable[..., Any]
 Provenance = Callable[["RunSpec"], Mapping[str, str]]
@@ -220,7 +218,7 @@ def _resolve(specs: Sequence[RunSpec], provenance: Provenance
     for s in specs:
         try:
             expected[s.name] = dict(provenance(s))
-        except Exception as exc:  # a spec that does not resolve fails alone
+        except Exception as exc:  # noqa: BLE001 - a spec that does not resolve fails alone
             errors[s.name] = _one_line(exc)
     return expected, errors
 
@@ -368,26 +366,7 @@ def sweep_lock(sweep_dir: str | Path) -> Iterator[Path]:
             path.unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------- workers
-
-def _watch_parent(parent: int, interval: float) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)  # the parent is gone: stop at once, leave no orphan run going
-        time.sleep(interval)
-
-
-def _worker_init(parent: int, interval: float = PARENT_POLL_SECONDS) -> None:
-    """Pool initializer: a daemon thread ends this worker when ``parent`` dies.
-
-    ``prctl(PR_SET_PDEATHSIG)`` is not used: it fires on the death of the
-    spawning *thread*, which in a ``ProcessPoolExecutor`` is not the main one.
-    """
-    if os.getppid() != parent:
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent, interval), daemon=True,
-                     name="parent-watch").start()
-
+# --------------------------------------------------------------------------- runs
 
 def _sim_run(overrides: list[str], *, out_dir: Path, progress: bool = False) -> Any:
     import sim
@@ -410,7 +389,7 @@ def _execute(spec: RunSpec, run_dir: Path, runner: Runner, prov: Mapping[str, st
         if "code_sha256" in prov and prov["code_sha256"] != code_fingerprint():
             raise RuntimeError("the code changed since the sweep started; run the sweep again")
         runner(list(spec.overrides), out_dir=run_dir, progress=False)
-    except Exception as exc:  # one run's failure must not stop the sweep
+    except Exception as exc:  # noqa: BLE001 - one run's failure must not stop the sweep
         err = _one_line(exc)
         write_json_atomic(run_dir / FAILED, {**record, "error": err,
                                               "traceback": traceback.format_exc()})
@@ -420,9 +399,16 @@ def _execute(spec: RunSpec, run_dir: Path, runner: Runner, prov: Mapping[str, st
     return spec.name, "done", None
 
 
+def _execute_task(task: tuple[RunSpec, Path, Runner, Mapping[str, str]]
+                  ) -> tuple[str, str, str | None]:
+    """:func:`_execute` of one ``(spec, run_dir, runner, provenance)`` task (executor form)."""
+    return _execute(*task)
+
+
 def run_sweep(specs: Sequence[RunSpec], sweep_dir: str | Path, *, workers: int = 1,
               runner: Runner | None = None, progress: bool = True,
-              provenance: Provenance | None = None) -> SweepReport:
+              provenance: Provenance | None = None, executor: Executor | None = None
+              ) -> SweepReport:
     """Run every spec of ``sweep_dir`` that has no finished result of its provenance.
 
     A run is reused only when its ``done.json`` records the provenance asked
@@ -432,17 +418,21 @@ def run_sweep(specs: Sequence[RunSpec], sweep_dir: str | Path, *, workers: int =
     Args:
         specs: The runs (unique names).
         sweep_dir: Parent directory; run ``name`` writes to ``sweep_dir/name``.
-        workers: 1 runs serially in this process; ``n > 1`` uses a spawn-context
-            ``ProcessPoolExecutor(max_workers=n)`` whose workers exit when
-            this process dies.
+        workers: Size of the default executor,
+            :class:`experiments.executor.LocalPool`: 1 runs serially in this
+            process; ``n > 1`` uses a spawn-context ``ProcessPoolExecutor``
+            whose workers exit when this process dies. Ignored when
+            ``executor`` is given.
         runner: ``runner(overrides, out_dir=..., progress=False)``; default
-            ``sim.run``. Must be a picklable module-level function when
-            ``workers > 1``.
+            ``sim.run``. Must be a picklable module-level function when the
+            runs leave this process.
         progress: Show a tqdm bar over runs and print the summary line.
         provenance: ``provenance(spec)`` → ``{"config_sha256", "code_sha256",
             ...}``; default :func:`sim_provenance` for ``sim.run`` and
             :func:`overrides_provenance` for a custom ``runner``. A spec it
             raises on is recorded as failed without being run.
+        executor: Where the runs execute (:mod:`experiments.executor`); the
+            records written are the same whatever it is.
 
     Returns:
         A :class:`SweepReport`.
@@ -453,6 +443,7 @@ def run_sweep(specs: Sequence[RunSpec], sweep_dir: str | Path, *, workers: int =
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    executor = executor if executor is not None else LocalPool(workers)
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -462,13 +453,13 @@ def run_sweep(specs: Sequence[RunSpec], sweep_dir: str | Path, *, workers: int =
     runner = runner or _sim_run
     root = Path(sweep_dir)
     with sweep_lock(root):
-        report = _run_locked(specs, root, workers, runner, progress, provenance)
+        report = _run_locked(specs, root, executor, runner, progress, provenance)
     if progress:
         print(report.line())
     return report
 
 
-def _run_locked(specs: Sequence[RunSpec], root: Path, workers: int, runner: Runner,
+def _run_locked(specs: Sequence[RunSpec], root: Path, executor: Executor, runner: Runner,
                 progress: bool, provenance: Provenance) -> SweepReport:
     start = time.perf_counter()
     report = SweepReport(total=len(specs))
@@ -501,27 +492,19 @@ def _run_locked(specs: Sequence[RunSpec], root: Path, workers: int, runner: Runn
             report.failed[name] = err or "error"
         bar.update(1)
 
+    tasks = [(s, root / s.name, runner, expected[s.name]) for s in todo]
     try:
-        if workers == 1 or len(todo) <= 1:
-            for s in todo:
-                record(_execute(s, root / s.name, runner, expected[s.name]))
-        else:
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                     initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-                futures = {pool.submit(_execute, s, root / s.name, runner, expected[s.name]): s
-                           for s in todo}
-                for fut in as_completed(futures):
-                    s = futures[fut]
-                    try:
-                        record(fut.result())
-                    except Exception as exc:  # e.g. a worker killed by the OS
-                        err = _one_line(exc)
-                        (root / s.name).mkdir(parents=True, exist_ok=True)
-                        write_json_atomic(root / s.name / FAILED,
-                                          {"name": s.name, "overrides": list(s.overrides),
-                                           "meta": dict(s.meta), "error": err})
-                        record((s.name, "failed", err))
+        for out in executor.map(_execute_task, tasks):
+            s = out.item[0]
+            if out.error is None:
+                record(out.value)
+                continue
+            err = _one_line(out.error)  # e.g. a worker killed by the OS, a lost connection
+            (root / s.name).mkdir(parents=True, exist_ok=True)
+            write_json_atomic(root / s.name / FAILED,
+                              {"name": s.name, "overrides": list(s.overrides),
+                               "meta": dict(s.meta), "error": err})
+            record((s.name, "failed", err))
     finally:
         bar.close()
         report.wall_seconds = time.perf_counter() - start

@@ -3,9 +3,11 @@
 Gauntlet's market-risk methodology (contagion_and_peers.md §3.3) summarises many
 simulated paths by two 95th percentiles: Value at Risk = insolvent debt
 (losses beyond the liquidated accounts' collateral) and Liquidations at Risk =
-liquidated volume. Each replicate gets its own seed from
-``numpy.random.SeedSequence(base_seed).spawn(runs)``, so replicates are
-independent and the whole study is reproducible from one seed.
+liquidated volume (:func:`experiments.stats.tail_metrics`). Each replicate
+runs the default world (:func:`experiments.worlds.default_crash`) plus the
+given overrides with its own seed from
+:func:`experiments.stats.replicate_seeds` (``SeedSequence.spawn``), so
+replicates are independent and the whole study is reproducible from one seed.
 
 Usage::
 
@@ -22,28 +24,36 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-__all__ = ["replicate_seeds", "run_replicates"]
-
-
-def replicate_seeds(base_seed: int, runs: int) -> list[int]:
-    """Independent per-replicate seeds from one base seed (``SeedSequence.spawn``)."""
-    children = np.random.SeedSequence(base_seed).spawn(runs)
-    return [int(c.generate_state(1, np.uint64)[0] % (2**63 - 1)) for c in children]
+__all__ = ["run_replicates"]
 
 
 def run_replicates(overrides: list[str], runs: int, base_seed: int, out_dir: Path,
                    progress: bool = True) -> pd.DataFrame:
-    """Run ``runs`` replicates and return one row of outcomes per replicate."""
+    """Run ``runs`` replicates and return one row of outcomes per replicate.
+
+    Args:
+        overrides: Run-config overrides applied to the default world.
+        runs: Replicates.
+        base_seed: Seed of :func:`experiments.stats.replicate_seeds`.
+        out_dir: Run ``k`` writes to ``out_dir/run-<k>``.
+        progress: Show a progress bar.
+
+    Returns:
+        One row per replicate and protocol: insolvent debt, bad debt,
+        liquidation volume, events and cascade depth.
+    """
     import sim
+    from experiments.stats import replicate_seeds
+    from experiments.worlds import default_crash
 
     rows = []
     for k, seed in enumerate(tqdm(replicate_seeds(base_seed, runs), desc="replicates",
                                   disable=not progress)):
-        res = sim.run([*overrides, f"seed={seed}", "output.figures=false", "progress=false"],
+        res = sim.run([*default_crash(), *overrides, f"seed={seed}", "output.figures=false",
+                       "progress=false"],
                       out_dir=out_dir / f"run-{k:03d}")
         for proto, liq in res.summary["liquidation"].items():
             rows.append({"replicate": k, "seed": seed, "protocol": proto,
@@ -60,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     :mod:`experiments.study_args`, the overrides by composing the run config): a
     bad one stops with one line on stderr and exit status 2 before any run.
     """
+    from experiments.stats import tail_metrics
     from experiments.study_args import ArgParser, study_options, yaml_value
-    from sim.output.metrics import tail_metrics
 
     ap = ArgParser("tail_risk", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=yaml_value, default=20)

@@ -4,7 +4,7 @@ One seeded stream of mixed events (default 1,000,000) is run through
 
 1. the batched numba path: one :meth:`sim.market.book.OrderBook.apply_events` call;
 2. the per-call numba path: a Python loop calling ``limit``/``market``/``cancel``;
-3. the pure-Python reference book (``tests/sim/book/reference_book.py``) with
+3. the pure-Python reference book (:mod:`experiments.bench.reference_book`) with
    the same loop;
 
 all in this process, after a warm-up that compiles (or cache-loads) the
@@ -43,7 +43,7 @@ from sim.market.book import (
     REDUCE_ONLY,
     OrderBook,
 )
-from tests.sim.book.reference_book import ReferenceBook
+from experiments.bench.reference_book import ReferenceBook
 
 __all__ = ["generate_events", "main", "run_batched", "run_per_call", "run_reference"]
 

@@ -79,7 +79,7 @@ def _openblas_libs() -> list[tuple[str, ctypes.CDLL, str]]:
     import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS, the one numba calls)
 
     try:
-        maps = open("/proc/self/maps").read()  # noqa: SIM115
+        maps = open("/proc/self/maps").read()
     except OSError:
         return []
     out = []

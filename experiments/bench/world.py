@@ -3,13 +3,14 @@
 ABIDES's reference configuration ``rmsc04`` (1 exchange, 2 adaptive market
 makers, 102 value, 12 momentum and 1,000 noise agents: 1,117 agents) produces
 about 640k messages of which about 72k reach the book, and takes 16.3 s for
-one trading day on this kind of 2-core machine (figures quoted in issue #4,
-not re-run here). Its day is the 6.5-hour session 09:30-16:00 that its noise
-agents' wake-up window spans.
+one trading day on this kind of 2-core machine (figures quoted in the
+project's performance target, not re-run here). Its day is the 6.5-hour
+session 09:30-16:00 that its noise agents' wake-up window spans.
 
-Two worlds are timed in one process, both with the default population (every
-agent type, cross margin, jump crash) topped up with noise traders to the same
-1,117 trading accounts:
+Two worlds are timed in one process, both the reference world
+:func:`experiments.worlds.bench_session`: the default population (every agent
+type, cross margin, jump crash) topped up with noise traders to the same 1,117
+trading accounts:
 
 * ``session`` — the like-for-like comparison: 390 one-minute steps (the same
   6.5 simulated hours), the noise order rate set so that about 72,000 events
@@ -36,6 +37,7 @@ from typing import Any
 
 ABIDES_RMSC04_SECONDS = 16.3
 ABIDES_RMSC04_AGENTS = 1117
+"""ABIDES ``rmsc04``'s agents (:data:`experiments.worlds.BENCH_ACCOUNTS`)."""
 ABIDES_RMSC04_BOOK_MESSAGES = 72_000
 SESSION_STEPS = 390
 """09:30-16:00 in one-minute steps."""
@@ -44,11 +46,11 @@ TARGET = 20.0
 
 
 def _world(steps: int, noise: int, order_prob: float) -> tuple[Any, Any]:
+    from experiments.worlds import bench_session
     from sim.config import load_config
     from sim.model import MarketModel
 
-    cfg = load_config([f"steps={steps}", f"agents.noise.n={noise}",
-                       f"agents.noise.order_prob={order_prob}", "output.figures=false",
+    cfg = load_config([*bench_session(noise, order_prob, steps), "output.figures=false",
                        "progress=false"])
     return MarketModel(cfg), cfg
 

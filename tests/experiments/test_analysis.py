@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import headline_metrics, paired_ci, write_table
+from experiments.analysis import headline_metrics, write_table
 from experiments.common import load_study_config
+from experiments.stats import paired_ci
 
 
 def test_paired_ci_known_difference_and_crn_benefit() -> None:
@@ -49,7 +50,8 @@ def test_headline_metrics_reduce_over_protocols_and_instruments() -> None:
         "liquidation.a.notional": [1.0], "liquidation.b.notional": [2.0],
         "liquidation.a.liquidations": [3.0], "liquidation.a.insolvency": [4.0],
         "liquidation.a.bad_debt_total": [0.5],
-        "instruments.a:BTC-PERP.amplification": [1.2], "instruments.a:ETH-PERP.amplification": [1.5],
+        "instruments.a:BTC-PERP.amplification": [1.2],
+        "instruments.a:ETH-PERP.amplification": [1.5],
         "instruments.a:BTC-PERP.final_open_interest": [2.0],
         "instruments.a:ETH-PERP.final_open_interest": [10.0],
         "assets.BTC.fundamental_end": [100.0], "assets.ETH.fundamental_end": [5.0],

@@ -9,7 +9,7 @@ import pytest
 from experiments import contagion_matrix as cm
 from experiments.common import load_study_config
 
-TINY = ["overrides=[protocols=two_venues,steps=20,scenario=calm,agents.noise.n=10,"
+TINY = ["world=null", "overrides=[protocols=two_venues,steps=20,scenario=calm,agents.noise.n=10,"
         "agents.leveraged.n=5,agents.fundamentalist.n=5,agents.momentum.n=5,"
         "protocols.0.insurance_fund=0,protocols.1.insurance_fund=0,"
         "protocols.0.liquidation.bad_debt=write_off,protocols.1.liquidation.bad_debt=write_off,"

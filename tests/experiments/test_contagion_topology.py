@@ -6,21 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments import contagion_agent_topology, stats
+from experiments import contagion_networks as networks
 from experiments import contagion_topology as ct
 from experiments.common import load_study_config
 
 
 def test_wilson_interval_known_values() -> None:
-    lo, hi = ct.wilson_interval(5, 10, 0.95)
+    lo, hi = stats.wilson_interval(5, 10, 0.95)
     assert lo == pytest.approx(0.2366, abs=5e-5) and hi == pytest.approx(0.7634, abs=5e-5)
-    assert ct.wilson_interval(0, 10)[0] == 0.0 and ct.wilson_interval(10, 10)[1] == 1.0
-    assert 0.0 < ct.wilson_interval(0, 10)[1] < 0.35
+    assert stats.wilson_interval(0, 10)[0] == 0.0 and stats.wilson_interval(10, 10)[1] == 1.0
+    assert 0.0 < stats.wilson_interval(0, 10)[1] < 0.35
     with pytest.raises(ValueError):
-        ct.wilson_interval(11, 10)
+        stats.wilson_interval(11, 10)
 
 
 def test_t_interval() -> None:
-    ci = ct.t_interval([1.0, 2.0, 3.0, np.nan])
+    ci = stats.t_interval([1.0, 2.0, 3.0, np.nan])
     assert ci["n"] == 3 and ci["mean"] == 2.0
     assert ci["ci_high"] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
 
@@ -56,7 +58,7 @@ def test_probability_one_on_a_chain() -> None:
 
 def test_core_periphery_densities_hit_target() -> None:
     n, k = 25, 3
-    pc, px, pp = ct._core_periphery_densities(n, k, 0.1, (1.0, 0.25, 0.02))
+    pc, px, pp = networks._core_periphery_densities(n, k, 0.1, (1.0, 0.25, 0.02))
     expected = k * (k - 1) * pc + 2 * k * (n - k) * px + (n - k) * (n - k - 1) * pp
     assert expected == pytest.approx(0.1 * n * (n - 1))
     G = ct.draw_network("core_periphery", n, 0.1, np.random.default_rng(0), 0.12)
@@ -106,7 +108,7 @@ def test_tiny_agent_model_part(tmp_path) -> None:
     assert table.loc["portfolio", "p_contagion"] == 1.0
     assert table.loc["static", "p_contagion"] == 0.0
     assert table.loc["portfolio", "p_contagion_low"] == pytest.approx(
-        ct.wilson_interval(2, 2)[0])
+        stats.wilson_interval(2, 2)[0])
     port = runs[runs["regime"] == "portfolio"]
     assert (port["reach"] == 2).all() and (port["beta_liquidations"] > 0).all()
     assert (port["time_to_contagion"] >= 1).all()
@@ -123,7 +125,7 @@ def test_tiny_agent_model_part(tmp_path) -> None:
 def test_agent_model_rejects_bad_regime(tmp_path) -> None:
     cfg = load_study_config("contagion_topology", [*AGENT, "agent_model.regimes=[sometimes]",
                                                    f"output_dir={tmp_path}"])
-    with pytest.raises(ValueError, match="agent_model.regimes"):
+    with pytest.raises(ValueError, match=r"agent_model\.regimes"):
         ct.agent_specs(cfg)
 
 
@@ -158,7 +160,7 @@ def test_tiny_agent_topology_part(tmp_path) -> None:
     row = table.iloc[0]
     g = runs[(runs["topology"] == row["topology"]) & (runs["density"] == row["density"])
               & (runs["regime"] == row["regime"])]
-    assert row["p_multi_low"] == pytest.approx(ct.wilson_interval(int(g["multi"].sum()), 3)[0])
+    assert row["p_multi_low"] == pytest.approx(stats.wilson_interval(int(g["multi"].sum()), 3)[0])
     assert row["reach_mean"] == pytest.approx(g["reach"].mean())
     for ext in ("png", "pdf"):
         assert (out / "figures" / f"contagion_agent_topology.{ext}").stat().st_size > 0
@@ -174,14 +176,16 @@ def test_tiny_agent_topology_part(tmp_path) -> None:
 def test_agent_topology_rejects_bad_regime(tmp_path) -> None:
     cfg = load_study_config("contagion_topology", [*TOPO, "agent_topology.regimes=[sometimes]",
                                                    f"output_dir={tmp_path}"])
-    with pytest.raises(ValueError, match="agent_topology.regimes"):
+    with pytest.raises(ValueError, match=r"agent_topology\.regimes"):
         ct.run_agent_topology(cfg, tmp_path)
 
 
 def test_agent_topology_resumes_from_its_checkpoint(tmp_path, monkeypatch) -> None:
-    """Interrupted after one row (plus half a line): the rerun computes only the missing
-    rows and writes the same bytes; a finished study re-runs nothing; another config
-    reuses nothing."""
+    """Interrupted after one row (plus half a line): the rerun computes only the missing rows.
+
+    It writes the same bytes; a finished study re-runs nothing; another config
+    reuses nothing.
+    """
     small = [*TOPO, "agent_topology.densities=[0.6]", "agent_topology.regimes=[cross]",
              "agent_topology.topologies={erdos_renyi: {}}", "agent_topology.replicates=3",
              f"output_dir={tmp_path}"]
@@ -194,7 +198,8 @@ def test_agent_topology_resumes_from_its_checkpoint(tmp_path, monkeypatch) -> No
     ckpt.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # killed mid-write
     calls = []
     trial = ct.topology_trial
-    monkeypatch.setattr(ct, "topology_trial", lambda *a, **k: calls.append(1) or trial(*a, **k))
+    monkeypatch.setattr(contagion_agent_topology, "topology_trial",
+                        lambda *a, **k: calls.append(1) or trial(*a, **k))
     ct.run_agent_topology(cfg, tmp_path)
     assert len(calls) == 2
     assert (tmp_path / "agent_topology_runs.csv").read_bytes() == first

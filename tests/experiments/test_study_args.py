@@ -238,7 +238,7 @@ def _run_case(study: str, argv: list[str], capsys) -> tuple[Any, str, str]:
         code = exc.code
     except _Ran:
         code = "ran"
-    except Exception as exc:  # reported as a failure below
+    except Exception as exc:  # noqa: BLE001 - reported as a failure below
         code = f"raised {type(exc).__name__}: {exc}"
     out, err = capsys.readouterr()
     return code, out, err

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.tail_risk import replicate_seeds, run_replicates
+from experiments.stats import replicate_seeds
+from experiments.tail_risk import run_replicates
 
 
 def test_replicate_seeds_are_distinct_and_reproducible():

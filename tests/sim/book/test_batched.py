@@ -15,7 +15,7 @@ from sim.market.book import (
     STATUS_RESTING,
     OrderBook,
 )
-from tests.sim.book.reference_book import (
+from experiments.bench.reference_book import (
     ReferenceBook,
     assert_book_invariants,
     assert_same_state,

@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 
 from sim.market.book import OrderBook, Side, best_price, depth_side, sweep_cost
-from tests.sim.book.reference_book import ReferenceBook
+from experiments.bench.reference_book import ReferenceBook
 
 BUY, SELL = Side.BUY, Side.SELL
 

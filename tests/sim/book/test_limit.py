@@ -14,7 +14,7 @@ from sim.market.book import (
     OrderBook,
     Side,
 )
-from tests.sim.book.reference_book import (
+from experiments.bench.reference_book import (
     ReferenceBook,
     assert_book_invariants,
     assert_same_state,

@@ -11,7 +11,7 @@ from sim.market.book import (
     OrderBook,
     Side,
 )
-from tests.sim.book.reference_book import make_events
+from experiments.bench.reference_book import make_events
 
 BUY, SELL = Side.BUY, Side.SELL
 

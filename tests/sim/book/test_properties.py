@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.market.book import CANCEL, IOC, LIMIT, MARKET, POST_ONLY, REDUCE_ONLY, OrderBook
-from tests.sim.book.reference_book import (
+from experiments.bench.reference_book import (
     ReferenceBook,
     assert_book_invariants,
     assert_same_state,

@@ -12,7 +12,11 @@ from sim.market.book import (
     OrderBook,
     Side,
 )
-from tests.sim.book.reference_book import ReferenceBook, assert_book_invariants, assert_same_state
+from experiments.bench.reference_book import (
+    ReferenceBook,
+    assert_book_invariants,
+    assert_same_state,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 A, B, C = 0, 1, 2

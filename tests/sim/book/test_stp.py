@@ -13,7 +13,7 @@ from sim.market.book import (
     OrderBook,
     Side,
 )
-from tests.sim.book.reference_book import assert_book_invariants
+from experiments.bench.reference_book import assert_book_invariants
 
 BUY, SELL = Side.BUY, Side.SELL
 ME, OTHER = 1, 2

@@ -1,15 +1,17 @@
 """A small, plainly written pure-Python order book with the numba book's semantics.
 
-Used as the oracle of the book tests and as the baseline of
-``experiments/bench/book.py``.  It favours obviousness over speed: a
+The baseline of the book benchmark (:mod:`experiments.bench.book`) and the
+oracle of the book's differential tests (``tests/sim/book/``), which import it
+from here (a benchmark never imports tests).  It favours obviousness over speed: a
 ``SortedDict`` of price levels per side (best level first), each level an
 ``OrderedDict`` of order id -> order in arrival order (FIFO with O(1) cancel),
 and a dict of live orders.  Every rule below mirrors
 :func:`sim.market.book.kernels.process_event`; if the two disagree, one of them is
 wrong.
 
-The bottom of the module holds test utilities shared by the test files
-(building event arrays, checking book invariants).
+The bottom of the module holds utilities shared by the tests and the benchmark
+(building event arrays, checking book invariants).  Needs ``sortedcontainers``
+(the ``[bench]`` and ``[test]`` extras).
 """
 
 from __future__ import annotations

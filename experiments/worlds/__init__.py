@@ -1,0 +1,47 @@
+"""Named reference worlds a paper can cite: each a function from a seed and a few sizes.
+
+As ABIDES's ``rmsc04`` names one market configuration, each function here names
+one world of this simulator and returns the Hydra overrides of the run config
+that build it (``sim.load_config(world(...))``); a study adds what it varies
+(regime, shock, seed per replicate) and output switches after them. Passing
+``seed`` appends ``seed=<seed>``; leaving it out keeps the world's default seed
+(or lets the study set one per replicate).
+
+* :func:`default_crash` — the default world (``conf/config.yaml``): one venue,
+  BTC/ETH, cross margin, the default population, a jump crash over a day.
+* :func:`bench_session` — the default world topped up with noise traders to
+  ABIDES ``rmsc04``'s 1,117 agents over a 6.5-hour session (the end-to-end
+  benchmark, :mod:`experiments.bench.world`).
+* :func:`two_venue_token` — two venues linked by alpha's receipt token aLP,
+  calm prices, no insurance, write-off bad debt (the contagion matrix,
+  :mod:`experiments.contagion_matrix`).
+* :func:`isolated_crash` — two venues, a one-step gap crash in an asset only
+  alpha lists (the agent model of :mod:`experiments.contagion_topology`).
+
+:data:`WORLDS` maps each name to its function; :data:`AGENT_MODEL_REGIMES`
+lists the margin regimes beta may take in the isolated-crash world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from experiments.worlds.reference import (
+    AGENT_MODEL_REGIMES,
+    BENCH_ACCOUNTS,
+    bench_session,
+    default_crash,
+    isolated_crash,
+    two_venue_token,
+)
+
+__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
+           "isolated_crash", "two_venue_token"]
+
+WORLDS: dict[str, Callable[..., list[str]]] = {
+    "default_crash": default_crash,
+    "bench_session": bench_session,
+    "two_venue_token": two_venue_token,
+    "isolated_crash": isolated_crash,
+}
+"""World name → function returning its run-config overrides."""

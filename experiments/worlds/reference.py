@@ -1,0 +1,137 @@
+"""The reference worlds' definitions (see :mod:`experiments.worlds`).
+
+Each function returns Hydra overrides of the run config (``conf/config.yaml``)
+in a fixed order, so the same arguments always resolve to the same config
+fingerprint; studies append their own overrides after them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "bench_session", "default_crash",
+           "isolated_crash", "two_venue_token"]
+
+AGENT_MODEL_REGIMES = ("static", "cross", "portfolio", "adaptive")
+"""Margin regimes beta may take in :func:`isolated_crash` (``conf/margin/*.yaml``)."""
+
+BENCH_ACCOUNTS = 1117
+"""Trading accounts of :func:`bench_session`: ABIDES ``rmsc04``'s 1,117 agents."""
+
+
+def _seeded(overrides: list[str], seed: int | None) -> list[str]:
+    return overrides if seed is None else [*overrides, f"seed={int(seed)}"]
+
+
+def default_crash(seed: int | None = None, steps: int | None = None) -> list[str]:
+    """The default world: ``conf/config.yaml`` as it stands.
+
+    One venue (``protocols=single``) listing BTC and ETH perpetuals
+    (``market=btc_eth``), cross margin with tiered rates, the default population
+    (noise, market makers, fundamentalists, momentum, leveraged traders,
+    arbitrage; ``agents=default``) and a jump crash (``scenario=jump_crash``)
+    over 1,440 one-minute steps, seed 42. Every margin-regime study
+    (:mod:`experiments.compare_regimes`, :mod:`experiments.stress_sweep`,
+    :mod:`experiments.tail_risk`) starts from it and overrides the regime and
+    scenario.
+
+    Args:
+        seed: Run seed (None: the config's 42).
+        steps: One-minute steps (None: the config's 1,440).
+
+    Returns:
+        The overrides (empty for the world as configured).
+    """
+    ov = [] if steps is None else [f"steps={int(steps)}"]
+    return _seeded(ov, seed)
+
+
+def bench_session(noise: int, order_prob: float = 0.065, steps: int = 390,
+                  seed: int | None = None) -> list[str]:
+    """The end-to-end benchmark's world: the default world sized like ABIDES ``rmsc04``.
+
+    :func:`default_crash` with ``noise`` noise traders ordering with
+    probability ``order_prob`` per step, over ``steps`` one-minute steps. With
+    the noise count that brings the world to :data:`BENCH_ACCOUNTS` (1,117)
+    trading accounts (``experiments.bench.world.noise_for``), 390 steps
+    (09:30–16:00) and ``order_prob = 0.065`` about 72,000 events reach the
+    books: ABIDES ``rmsc04``'s trading day (1 exchange, 2 market makers, 102
+    value, 12 momentum and 1,000 noise agents; Byrd, Hybinette & Balch,
+    "ABIDES: Towards high-fidelity multi-agent market simulation", SIGSIM-PADS
+    2020). The ``24h`` variant is ``steps=1440``.
+
+    Args:
+        noise: Noise traders.
+        order_prob: Noise order probability per trader and step.
+        steps: One-minute steps.
+        seed: Run seed (None: the config's).
+
+    Returns:
+        The overrides.
+    """
+    return _seeded([f"steps={steps}", f"agents.noise.n={noise}",
+                    f"agents.noise.order_prob={order_prob}"], seed)
+
+
+def two_venue_token(seed: int | None = None, steps: int = 60, noise: int = 30,
+                    leveraged: int = 20, supply: float = 800000) -> list[str]:
+    """Two venues linked by alpha's receipt token aLP, calm prices (the contagion matrix).
+
+    ``protocols=two_venues`` (alpha and beta; beta's traders hold aLP as
+    collateral), ``scenario=calm``, ``noise`` noise and ``leveraged`` leveraged
+    traders per venue, no insurance fund at either venue and write-off bad
+    debt (a deficit is recorded bad debt, which impairs aLP when it is
+    alpha's), ``supply`` aLP units outstanding. Shocks are the study's
+    (:data:`sim.contagion.SHOCKS`); the calibration of the two-venue world is
+    in ASSUMPTIONS.md, "Several protocols and contagion".
+
+    Args:
+        seed: Run seed (None: set by the study per replicate).
+        steps: One-minute steps.
+        noise: Noise traders per venue.
+        leveraged: Leveraged traders per venue.
+        supply: aLP units outstanding.
+
+    Returns:
+        The overrides.
+    """
+    return _seeded(["protocols=two_venues", f"steps={steps}", "scenario=calm",
+                    f"agents.noise.n={noise}", f"agents.leveraged.n={leveraged}",
+                    "protocols.0.insurance_fund=0", "protocols.1.insurance_fund=0",
+                    "protocols.0.liquidation.bad_debt=write_off",
+                    "protocols.1.liquidation.bad_debt=write_off",
+                    f"protocols.0.issues.supply={supply}"], seed)
+
+
+def isolated_crash(crash: float = 0.3, seed: int | None = None, start_step: int = 30,
+                   horizon: int = 20, noise: int = 30, leveraged: int = 30,
+                   supply: float = 8e5) -> list[str]:
+    """Two venues, a crash confined to alpha that reaches beta only through aLP.
+
+    :func:`sim.contagion.isolated_crash_overrides`: a one-step gap crash of
+    ``crash`` in ETH, listed by alpha only, at ``start_step``, run ``horizon``
+    steps beyond; alpha (cross margin, 15–25× long traders, empty insurance
+    fund, no ADL) records bad debt, aLP is repriced from it, and beta's
+    traders (portfolio margin by default) hold 10,000 aLP each. Calibrated in
+    ASSUMPTIONS.md ("Several protocols and contagion"): about 0.45–0.49 M USD
+    of bad debt at alpha and 16–21 beta liquidations, none with the token
+    channel shut. The agent model of :mod:`experiments.contagion_topology`
+    varies beta's regime (:data:`AGENT_MODEL_REGIMES`) and ``crash``.
+
+    Args:
+        crash: Gap crash size in (0, 1).
+        seed: Run seed (None: set by the study per replicate).
+        start_step: Crash step.
+        horizon: Steps after the crash.
+        noise: Noise traders per venue.
+        leveraged: Leveraged traders per venue (alpha's all long).
+        supply: aLP units outstanding.
+
+    Returns:
+        The overrides.
+
+    Raises:
+        ValueError: A size out of range (one line naming it).
+    """
+    from sim.contagion import isolated_crash_overrides
+
+    return _seeded(isolated_crash_overrides(float(crash), int(start_step), int(horizon),
+                                            int(noise), int(leveraged), float(supply)), seed)
