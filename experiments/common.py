@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CONF_DIR", "RowCheckpoint", "StudyRuns", "StudyRunsFailed", "load_study_config",
+__all__ = ["CONF_DIR", "RowCheckpoint", "StudyArgError", "StudyRuns", "StudyRunsFailed", "load_study_config",
            "run_and_aggregate", "start_study", "study_exit"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
@@ -55,6 +55,11 @@ def _study_yaml(path: Path) -> dict[str, Any]:
 @functools.lru_cache(maxsize=32)
 def _parse_yaml(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(path))  # type: ignore[return-value]
+
+
+
+class StudyArgError(ValueError):
+    """A study argument is invalid; the message is one line naming the key and what is allowed."""
 
 
 def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
@@ -73,12 +78,10 @@ def load_study_config(name: str, argv: list[str] | None = None) -> DictConfig:
         The config with the overrides applied.
 
     Raises:
-        experiments.study_args.StudyArgError: One line (a ``ValueError``): an
+        StudyArgError: One line (a ``ValueError``): an
             argument without ``=``, a key the study does not have, a value that
             is not YAML, or an interpolation (``${...}``).
     """
-    from experiments.study_args import StudyArgError
-
     base = OmegaConf.create(_study_yaml(CONF_DIR / f"{name}.yaml"))
     valid = ", ".join(map(str, base.keys()))
     for arg in list(argv or []):

@@ -44,6 +44,8 @@ from typing import Any, NoReturn
 
 from sim.config.checks import check_choice, invalid
 
+from experiments.common import StudyArgError, load_study_config
+
 __all__ = ["SCHEMAS", "ArgParser", "Bool", "Float", "Int", "List", "Map", "Overrides",
            "PathArg", "Record", "Scalar", "Str", "StudyArgError", "StudySchema",
            "describe_schema", "fail", "study_config", "study_options", "validate_study_args"]
@@ -60,10 +62,6 @@ MAX_WORKERS = 256
 """Largest number of worker processes."""
 MAX_AGENTS = 1_000_000
 """Largest agent count per population (the run config's bound on ``agents.noise.n``)."""
-
-
-class StudyArgError(ValueError):
-    """A study argument is invalid; the message is one line naming the key and what is allowed."""
 
 
 # --------------------------------------------------------------------------- choices
@@ -1043,7 +1041,6 @@ def study_config(name: str, argv: Sequence[str] | None = None) -> Any:
     Raises:
         SystemExit: Status 2 after one line on stderr for a bad argument.
     """
-    from experiments.common import load_study_config
 
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):

@@ -8,9 +8,8 @@ applies the per-protocol margin overrides and validates the result once;
 
 from __future__ import annotations
 
-from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from sim.config.checks import ConfigError
 from sim.config.overrides import (
@@ -19,7 +18,7 @@ from sim.config.overrides import (
     one_line,
     split_protocol_margin_overrides,
 )
-from sim.config.schema import RunConfig, register_configs
+from sim.config.schema import plain_config, register_configs, to_container
 from sim.config.validation import validate
 
 __all__ = ["finish_config", "load_config", "plain_config", "to_container"]
@@ -87,24 +86,3 @@ def finish_config(cfg: DictConfig, overrides: list[str], *, validate_values: boo
     if validate_values:
         validate(cfg)
     return cfg
-
-
-def plain_config(cfg: Any) -> RunConfig:
-    """The config as plain ``RunConfig`` dataclasses (fast attribute access in hot loops).
-
-    OmegaConf nodes cost microseconds per attribute read; the model reads its
-    config every step, so it converts once. Accepts a DictConfig (typed or
-    not) or a ``RunConfig``.
-    """
-    if isinstance(cfg, RunConfig):
-        return cfg
-    if not isinstance(cfg, DictConfig) or OmegaConf.get_type(cfg) is not RunConfig:
-        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
-    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
-
-
-def to_container(cfg: Any) -> dict[str, Any]:
-    """Resolved plain-dict form of a config, for writing next to run outputs."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]

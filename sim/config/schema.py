@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from agents.config import AgentsConfig
 from sim.venue.liquidation import LiquidationConfig
@@ -31,7 +32,9 @@ __all__ = [
     "ProtocolConfig",
     "RunConfig",
     "ScenarioConfig",
+    "plain_config",
     "register_configs",
+    "to_container",
 ]
 
 STP_MODES = ("none", "cancel_resting", "cancel_taker", "cancel_both")
@@ -295,3 +298,23 @@ def register_configs() -> None:
     """Register the structured schema as ``base_run`` in Hydra's ConfigStore."""
     ConfigStore.instance().store(name="base_run", node=RunConfig)
 
+
+def plain_config(cfg: Any) -> RunConfig:
+    """The config as plain ``RunConfig`` dataclasses (fast attribute access in hot loops).
+
+    OmegaConf nodes cost microseconds per attribute read; the model reads its
+    config every step, so it converts once. Accepts a DictConfig (typed or
+    not) or a ``RunConfig``.
+    """
+    if isinstance(cfg, RunConfig):
+        return cfg
+    if not isinstance(cfg, DictConfig) or OmegaConf.get_type(cfg) is not RunConfig:
+        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+def to_container(cfg: Any) -> dict[str, Any]:
+    """Resolved plain-dict form of a config, for writing next to run outputs."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]

@@ -274,7 +274,7 @@ def _content_key(cfg: Any) -> str | None:
     import hashlib
     import json
 
-    from sim.config.loading import to_container
+    from sim.config.schema import to_container
 
     try:
         plain = to_container(cfg)
