@@ -360,7 +360,7 @@ def process_event(
 ):
     """Apply one order event to the book.
 
-    Semantics (identical to ``tests/sim/book/reference_book.py``):
+    Semantics (identical to ``experiments/bench/reference_book.py``):
 
     * CANCEL cancels live order ``target``; it consumes no order id.
     * Any other kind than LIMIT/MARKET is rejected (no id).  LIMIT and MARKET

@@ -15,7 +15,7 @@ geometrically when a kernel reports that one is full, and offers two ways in:
 
 Both paths run the same kernel and give identical results for valid events.
 The pure-Python oracle with the same semantics is
-``tests/sim/book/reference_book.py``.
+``experiments/bench/reference_book.py``.
 """
 
 from __future__ import annotations
