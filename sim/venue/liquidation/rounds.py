@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,17 +29,59 @@ from sim.venue.liquidation.config import (
 )
 from sim.venue.liquidation.waterfall import Waterfall
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import MarketModel
+__all__ = ["LiquidationEngine", "LiquidationHost"]
 
-__all__ = ["LiquidationEngine"]
+
+class LiquidationHost(Protocol):
+    """What the liquidation rounds and the waterfall read and call of the world; nothing else.
+
+    The model (:class:`sim.model.MarketModel`) provides it. State changes go
+    through the ledger's and the books' own operations and the ``submit`` of
+    orders; re-marking and re-evaluation after a round is the ``reprice``
+    callable :meth:`LiquidationEngine.run` receives (``update_marks`` and
+    ``evaluate_margins`` are its default). ``tests/sim/test_phases.py`` holds the
+    engine to this list.
+    """
+
+    ledger: Any
+    """The array ledger (:class:`sim.ledger.Ledger`)."""
+    marks: np.ndarray
+    """Mark price per instrument."""
+    asset_prices: np.ndarray
+    """Index price per asset (quote first)."""
+    instruments: Sequence[Any]
+    """Every instrument of every protocol, by index."""
+    protocols: Sequence[Any]
+    """The protocols (:class:`sim.venue.protocol.Protocol`)."""
+    books: Sequence[Any]
+    """One order book per instrument."""
+    rng: np.random.Generator
+    """The generator in use (a protocol's own stream inside :meth:`in_stream`)."""
+    cfg: Any
+    """The run config (the contagion switches)."""
+    view: Any
+    """The market view (order-event records)."""
+    margin_state: Mapping[int, tuple[np.ndarray, Any]]
+    """The latest margin evaluation."""
+
+    def submit(self, instrument: int, events: np.ndarray) -> Any:
+        """Send order events to a book (with the pre-trade check)."""
+
+    def update_marks(self) -> None:
+        """Re-mark every perpetual."""
+
+    def evaluate_margins(self) -> Mapping[int, tuple[np.ndarray, Any]]:
+        """Evaluate every account of every protocol."""
+
+    def in_stream(self, p: int) -> AbstractContextManager[None]:
+        """Make protocol ``p``'s random stream the active one."""
 
 
 class LiquidationEngine(Waterfall):
     """Runs phase 6 of every step: liquidation rounds and the bad-debt waterfall.
 
     Args:
-        model: The :class:`~sim.model.MarketModel`.
+        model: The world (a :class:`LiquidationHost`; the model in a run).
         cfgs_by_protocol: A :class:`LiquidationConfig` per protocol index
             (mapping or sequence aligned with ``model.protocols``); missing
             protocols are not liquidated.
@@ -65,7 +108,7 @@ class LiquidationEngine(Waterfall):
         max_depth: Deepest cascade (rounds with events in one step) per protocol.
     """
 
-    def __init__(self, model: MarketModel,
+    def __init__(self, model: LiquidationHost,
                  cfgs_by_protocol: Mapping[int, Any] | Sequence[Any]) -> None:
         self.model = model
         items = (cfgs_by_protocol.items() if isinstance(cfgs_by_protocol, Mapping)
