@@ -41,14 +41,14 @@ from typing import Any
 import mesa
 import numpy as np
 
-from margin.engine import InstrumentSpecs, MarginInputs
+from margin.engine import MarginInputs
 from sim.config import plain_config, token_names, validate
 from sim.contagion.streams import protocol_streams, uses_protocol_streams
 from sim.config.capacity import MAX_TICKS, check_fundamentals
-from sim.ledger import ConservationMonitor, HolderKind, Ledger
+from sim.ledger import ConservationMonitor, HolderKind
 from sim.market.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
 from sim.market.funding import mark_price
-from sim.market.instruments import PERP, SPOT, Instrument
+from sim.market.instruments import Instrument
 from sim.market.oracle import Oracle
 from sim.market.view import MarketView
 from sim.scenarios import build_scenario
@@ -56,8 +56,8 @@ from sim.scenarios.gbm import SECONDS_PER_YEAR
 from sim.venue.engines import build_engine
 from sim.venue.insurance import InsuranceState, insurance_metric_names, insurance_state
 from sim.venue.liquidation import LiquidationEngine
-from sim.venue.protocol import Protocol, make_book
-from sim.world import build_liquidators
+from sim.venue.protocol import Protocol
+from sim.world import build_agents, build_markets
 
 __all__ = ["DEPTH_BANDS", "REJECTED_MARGIN", "MarketModel"]
 
@@ -193,7 +193,15 @@ class MarketModel(mesa.Model):
         self.asset_prices = self.fundamental.copy()
         self.price_history = np.empty((cfg.steps + 1, len(self.asset_names)))
         self.price_history[0] = self.asset_prices
-        self._build_markets()
+        markets = build_markets(cfg, self.asset_names, self.tokens)
+        self.instruments: list[Instrument] = markets.instruments
+        self.protocols: list[Protocol] = markets.protocols
+        self.books = markets.books
+        self.specs = markets.specs
+        self.ledger = markets.ledger
+        self.haircuts = markets.haircuts
+        self.protocol_haircuts: dict[int, np.ndarray] = markets.protocol_haircuts
+        """Haircuts of protocols with their own ``margin`` config (others use ``haircuts``)."""
         liq_cls = LiquidationEngine
         if self.per_protocol_rng:
             from sim.contagion.streams import StreamedLiquidationEngine as liq_cls
@@ -232,7 +240,11 @@ class MarketModel(mesa.Model):
             self.universal = UniversalMargin(self, build_engine(
                 universal_margin_config(cfg.contagion, cfg.margin), self.asset_names,
                 SECONDS_PER_YEAR / cfg.market.step_seconds))
-        self._build_agents()
+        agents = build_agents(self, self._in_stream)
+        self.makers = agents.makers
+        self.leveraged = agents.leveraged
+        self.arbitrageurs = agents.arbitrageurs
+        self.liquidators = agents.liquidators
         self._keys = [self._instrument_keys(inst) for inst in self.instruments]
         self.datacollector = _MetricsCollector(
             model_reporters={k: (lambda mdl, k=k: mdl.metrics[k]) for k in self._metric_names()})
@@ -241,57 +253,6 @@ class MarketModel(mesa.Model):
         self._collect(self._evaluate_margins())
 
     # ------------------------------------------------------------------ build
-    def _build_markets(self) -> None:
-        cfg = self.cfg
-        self.instruments: list[Instrument] = []
-        self.protocols: list[Protocol] = []
-        for p_idx, pcfg in enumerate(cfg.protocols):
-            mcfg = cfg.margin if pcfg.margin is None else pcfg.margin
-            engine = build_engine(mcfg, self.asset_names,
-                                  SECONDS_PER_YEAR / cfg.market.step_seconds)
-            proto = Protocol(p_idx, pcfg.name, pcfg, engine)
-            proto.listed_assets = [a for a, acfg in enumerate(cfg.market.assets, start=1)
-                                   if not pcfg.assets or acfg.name in pcfg.assets]
-            for a_idx, acfg in enumerate(cfg.market.assets, start=1):
-                if a_idx not in proto.listed_assets:
-                    continue
-                for kind, listed, suffix in ((SPOT, pcfg.spot, "SPOT"), (PERP, pcfg.perp, "PERP")):
-                    if listed:
-                        inst = Instrument(len(self.instruments), f"{pcfg.name}:{acfg.name}-{suffix}",
-                                          p_idx, kind, a_idx, 0, acfg.tick_size, acfg.lot_size)
-                        self.instruments.append(inst)
-                        proto.add_instrument(inst)
-            for t_idx, tok in self.tokens.on_venue(pcfg.name):
-                inst = Instrument(len(self.instruments), f"{pcfg.name}:{tok.name}-SPOT", p_idx,
-                                  SPOT, t_idx, 0, tok.tick_size, tok.lot_size)
-                self.instruments.append(inst)
-                proto.add_instrument(inst)
-                self.tokens.books[t_idx] = inst.index
-            self.protocols.append(proto)
-        self.books = [make_book(self.protocols[i.protocol].cfg.stp) for i in self.instruments]
-        self.specs = InstrumentSpecs(
-            kind=np.array([i.kind for i in self.instruments], np.int64),
-            underlying=np.array([i.base for i in self.instruments], np.int64),
-            quote=np.array([i.quote for i in self.instruments], np.int64),
-            contract_size=np.ones(len(self.instruments)))
-        self.ledger = Ledger(self.asset_names, self.specs.kind, self.specs.underlying, self.specs.quote)
-        self.haircuts = np.array([cfg.margin.haircuts.get(a, 0.0) for a in self.asset_names])
-        self.protocol_haircuts: dict[int, np.ndarray] = {}
-        """Haircuts of protocols with their own ``margin`` config (others use ``haircuts``)."""
-        for proto in self.protocols:
-            if proto.cfg.margin is not None:
-                self.protocol_haircuts[proto.index] = np.array(
-                    [proto.cfg.margin.haircuts.get(a, 0.0) for a in self.asset_names])
-        for proto in self.protocols:
-            proto.treasury = self.ledger.open_account(HolderKind.TREASURY, protocol=proto.index)
-            proto.insurance = self.ledger.open_account(HolderKind.INSURANCE, protocol=proto.index)
-            proto.clearing = self.ledger.open_account(HolderKind.CLEARING, protocol=proto.index)
-            for inst in proto.instruments:
-                if inst.is_perp:
-                    self.ledger.set_clearing(inst.index, proto.clearing)
-            if proto.cfg.insurance_fund > 0:
-                self.ledger.deposit(proto.insurance, 0, proto.cfg.insurance_fund)
-
     def open_trader(self, protocol: int, owner: int, usd: float, base_notional: float) -> int:
         """Open a funded trader account: ``usd`` of quote plus ``base_notional`` of each asset.
 
@@ -308,82 +269,6 @@ class MarketModel(mesa.Model):
             self.ledger.deposit(row, a, value / self.asset_prices[a])
         self.protocols[protocol].accounts.append(row)
         return row
-
-    def _build_agents(self) -> None:
-        from agents.market_maker import AvellanedaStoikovMaker
-
-        acfg = self.cfg.agents
-        self.makers: list[AvellanedaStoikovMaker] = []
-        for proto in self.protocols:
-            self._in_stream(proto.index, lambda proto=proto: self._build_venue_agents(proto, acfg))
-        self._build_strategy_agents(acfg)
-        self.liquidators = build_liquidators(self, acfg.liquidator)
-
-    def _build_venue_agents(self, proto: Protocol, acfg: Any) -> None:
-        """Market makers (per book) and the noise population of one protocol."""
-        from agents.market_maker import AvellanedaStoikovMaker
-        from agents.noise import NoiseTraderPopulation
-
-        for inst in proto.instruments:
-            for _ in range(acfg.market_maker.per_book):
-                agent = AvellanedaStoikovMaker(self, inst.index, acfg.market_maker)
-                agent.account = self.open_trader(proto.index, agent.unique_id,
-                                                 acfg.market_maker.usd,
-                                                 acfg.market_maker.base_notional)
-                self.makers.append(agent)
-        if acfg.noise.n > 0:
-            pop = NoiseTraderPopulation(self, [i.index for i in proto.instruments], acfg.noise)
-            pop.accounts = np.array([
-                self.open_trader(proto.index, pop.unique_id, acfg.noise.usd,
-                                 acfg.noise.base_notional)
-                for _ in range(acfg.noise.n)], np.int64)
-
-    def _build_strategy_agents(self, acfg: Any) -> None:
-        """Fundamentalists, momentum traders, leveraged traders and arbitrageurs."""
-        from agents.arbitrageur import Arbitrageur
-        from agents.leveraged import LeveragedTraderPopulation
-
-        self.leveraged: list[LeveragedTraderPopulation] = []
-        self.arbitrageurs: list[Arbitrageur] = []
-        for proto in self.protocols:
-            self._in_stream(proto.index, lambda proto=proto: self._build_strategy_venue(proto, acfg))
-        ac = acfg.arbitrageur
-        if ac.enabled:
-            if ac.cross_venue and not (self.cfg.contagion.arbitrage and self.cfg.contagion.fire_sales):
-                ac = replace(ac, cross_venue=False)  # contagion channel switched off
-            arb = Arbitrageur(self, [i.index for i in self.instruments], ac)
-            arb.accounts = {p.index: self.open_trader(p.index, arb.unique_id, ac.usd,
-                                                      ac.base_notional)
-                            for p in self.protocols}
-            self.arbitrageurs.append(arb)
-
-    def _build_strategy_venue(self, proto: Protocol, acfg: Any) -> None:
-        """Fundamentalists, momentum and leveraged traders of one protocol."""
-        from agents.fundamentalist import FundamentalistPopulation
-        from agents.leveraged import LeveragedTraderPopulation
-        from agents.momentum import MomentumPopulation
-
-        insts = [i.index for i in proto.instruments]
-        for cls, c in ((FundamentalistPopulation, acfg.fundamentalist),
-                       (MomentumPopulation, acfg.momentum)):
-            if c.n > 0:
-                pop = cls(self, insts, c)
-                # assigning accounts draws each trader's parameters from self.rng
-                pop.accounts = np.array([self.open_trader(proto.index, pop.unique_id, c.usd,
-                                                          c.base_notional)
-                                         for _ in range(c.n)], np.int64)
-        lc = acfg.leveraged
-        if lc.n > 0 and any(i.is_perp for i in proto.instruments):
-            pop = LeveragedTraderPopulation(self, insts, lc)
-            if lc.all_venues:  # trader i of every venue is one owner (sim.contagion.universal)
-                from sim.contagion.universal import MULTI_VENUE_OWNER
-
-                owners = [MULTI_VENUE_OWNER + i for i in range(lc.n)]
-            else:
-                owners = [pop.unique_id] * lc.n
-            pop.accounts = np.array([self.open_trader(proto.index, o, lc.usd, 0.0)
-                                     for o in owners], np.int64)
-            self.leveraged.append(pop)
 
     def _seed_liquidity(self) -> None:
         """Market makers quote once before the first step so books start two-sided."""

@@ -1,7 +1,7 @@
 """All trader populations together in the default world: they trade, the ledger
 conserves, and a seed reproduces the run.
 
-``build_traders`` is the construction the model's ``_build_agents`` performs
+``build_traders`` is the construction ``sim.world.build_agents`` performs
 for these agents (one population of each kind per protocol, one arbitrageur
 with an account on every protocol).
 """
