@@ -223,8 +223,6 @@ def _validate_scenario(s: Any, market: Any, steps: int) -> None:
 
     try:
         scenario = build_scenario(s, market)
-    except ConfigError:
-        raise
     except Exception as exc:  # noqa: BLE001 - any builder: one line, never a traceback
         text = str(exc).strip().splitlines()
         detail = text[0] if text else type(exc).__name__

@@ -90,9 +90,13 @@ class Params:
         """Raise the one-line error for a bad param.
 
         Raises:
-            ValueError: Always: ``params.<key> = <value> is invalid: <allowed>``.
+            sim.config.checks.ConfigError: Always (a ``ValueError``):
+                ``params.<key> = <value> is invalid: <allowed>``, the project's
+                one message form.
         """
-        raise ValueError(f"params.{key} = {value!r} is invalid: {allowed}")
+        from sim.config.checks import ConfigError
+
+        raise ConfigError(f"params.{key} = {value!r} is invalid: {allowed}")
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """The raw value of ``key``, or ``default`` when absent or null.
