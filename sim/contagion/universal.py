@@ -80,7 +80,7 @@ moved between sub-accounts — the allocation is a margin computation.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -88,8 +88,6 @@ from margin.engine import PERP, MarginInputs, MarginResult
 from margin.optimisation import allocate_keeping_best
 from sim.ledger import HolderKind
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import MarketModel
 
 __all__ = ["MULTI_VENUE_OWNER", "OwnerMargin", "UniversalMargin", "canonical_columns"]
 
@@ -151,7 +149,7 @@ class UniversalMargin:
         engine: The universal engine: the run's top-level ``margin`` regime.
     """
 
-    def __init__(self, model: MarketModel, engine: Any) -> None:
+    def __init__(self, model: Any, engine: Any) -> None:
         self.model = model
         self.engine = engine
         self.column = canonical_columns(model.specs.kind, model.specs.underlying)

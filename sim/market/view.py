@@ -9,7 +9,7 @@ market view only).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +25,6 @@ from sim.market.book import (
 )
 from sim.market.instruments import Instrument
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import MarketModel
 
 __all__ = [
     "CANCEL",
@@ -48,7 +46,7 @@ class MarketView:
         model: The model this view looks into.
     """
 
-    def __init__(self, model: MarketModel) -> None:
+    def __init__(self, model: Any) -> None:
         self._m = model
         self._table = np.zeros((3, 0))
         self._table_parts: list[tuple[np.ndarray, object]] | None = None
