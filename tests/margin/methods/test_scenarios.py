@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from margin.scenarios import (
+from margin.methods.scenarios import (
     ABSOLUTE,
     VEGA_POWER,
     JointScenarios,

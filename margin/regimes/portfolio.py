@@ -3,7 +3,7 @@
 Methodology (margin_methods.md §1 CME SPAN, §2.2 OCC STANS, §3.1 Deribit PM,
 §5.4 liquidity add-ons):
 
-* **Equity** (as in ``margin.cross``): Σ adjusted collateral (a positive balance
+* **Equity** (as in ``margin.regimes.cross``): Σ adjusted collateral (a positive balance
   counts ``balance × price × (1 − haircut)``, a negative one at full value) +
   Σ perp unrealised P&L ``q × size × (mark − entry)`` + Σ option mark value
   ``q × size × mark`` (long options add value, short options subtract; the
@@ -15,7 +15,7 @@ Methodology (margin_methods.md §1 CME SPAN, §2.2 OCC STANS, §3.1 Deribit PM,
   Collateral is inside the scenarios, as in OCC STANS since 2010 (§2.2), so a
   long spot balance hedges a short perp.
 * **Scan** (per underlying with a :class:`UnderlyingParams`): every scenario of
-  its :class:`~margin.scenarios.ScanGrid` moves the underlying's index price
+  its :class:`~margin.methods.scenarios.ScanGrid` moves the underlying's index price
   ``F`` by ``(1 + m_s)``; perps and balances are linear; options are fully
   revalued with **Black-76 on the underlying's index price** (the index is
   taken as the forward of the option's expiry — exact for options on the perp
@@ -67,10 +67,10 @@ Methodology (margin_methods.md §1 CME SPAN, §2.2 OCC STANS, §3.1 Deribit PM,
   mm_factor × IM`` (Deribit: 0.8).
 
 Scan and joint losses of the whole population are computed by the tiled
-kernels of ``margin.kernels`` (one BLAS product per tile of accounts, never the
+kernels of ``margin.methods.kernels`` (one BLAS product per tile of accounts, never the
 full accounts × scenarios matrix); options are revalued once per scenario for
-all accounts. Neighbours: ``margin.scenarios``, ``margin.kernels``,
-``margin.pricing``, ``margin.cross``.
+all accounts. Neighbours: ``margin.methods.scenarios``, ``margin.methods.kernels``,
+``margin.methods.pricing``, ``margin.regimes.cross``.
 """
 
 
@@ -92,14 +92,14 @@ from margin.engine import (
     MarginResult,
     register_engine,
 )
-from margin.kernels import (
+from margin.methods.kernels import (
     DEFAULT_TILE_ROWS,
     scan_tail_tiled,
     scan_tail_tiled_parallel,
     tail_count,
 )
-from margin.pricing import black76_greeks_vec, black76_price_vec
-from margin.scenarios import (
+from margin.methods.pricing import black76_greeks_vec, black76_price_vec
+from margin.methods.scenarios import (
     JointScenarios,
     ScanGrid,
     deribit_grid,
@@ -127,8 +127,8 @@ class UnderlyingParams:
     """Scan grid and add-on parameters of one underlying.
 
     Attributes:
-        grid: The scan scenarios (:func:`~margin.scenarios.span_scenarios` or
-            :func:`~margin.scenarios.deribit_grid`).
+        grid: The scan scenarios (:func:`~margin.methods.scenarios.span_scenarios` or
+            :func:`~margin.methods.scenarios.deribit_grid`).
         short_option_minimum: SOM rate per short option, as a fraction of the
             underlying notional of the contract (0 = none).
         som_mode: ``"floor"`` (SPAN §1.6: max with the scan) or ``"add"``
@@ -481,8 +481,8 @@ class PortfolioMarginEngine(MarginEngine):
         (exact, one small evaluation per order: meant for small batches). An
         order is accepted when post-trade equity covers post-trade IM, or when
         it strictly lowers the account's IM (risk-reducing orders are always
-        allowed, as on Deribit PM and in ``margin.cross``). Equity effects: perp
-        — ``min(0, q × size × (mark − price)) − fee`` (as ``margin.cross``); spot
+        allowed, as on Deribit PM and in ``margin.regimes.cross``). Equity effects: perp
+        — ``min(0, q × size × (mark − price)) − fee`` (as ``margin.regimes.cross``); spot
         — exact change of the adjusted base and quote balances; option — the
         premium ``q × size × price`` plus fee paid from the quote balance against
         the mark value ``q × size × mark`` gained.

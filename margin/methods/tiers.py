@@ -22,8 +22,8 @@ re-computed at the liquidation notional (:func:`liquidation_price`).
 
 The table is a frozen dataclass holding read-only ``float64`` arrays; the
 kernels take those arrays directly so engine code can call them from ``@njit``
-functions (``margin.engine``, ``margin.cross``). Neighbours: ``margin.pricing``
-(option values), ``margin.backtest`` (coverage tests), ``margin.calibration``.
+functions (``margin.engine``, ``margin.regimes.cross``). Neighbours: ``margin.methods.pricing``
+(option values), ``margin.risk.backtest`` (coverage tests), ``margin.risk.calibration``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for margin.tiers: reference values from margin_methods.md §3.3 and properties."""
+"""Tests for margin.methods.tiers: reference values from margin_methods.md §3.3 and properties."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from margin.tiers import (
+from margin.methods.tiers import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
     DYDX_LARGE_CAP,

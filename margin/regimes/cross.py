@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from margin.engine import PERP, MarginEngine, MarginInputs, MarginResult, register_engine
-from margin.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
+from margin.methods.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
 
 __all__ = ["CrossMarginEngine", "PackedTiers", "cross_pretrade_rows_kernel", "pack_tiers",
            "packed_requirement"]

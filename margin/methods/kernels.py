@@ -53,7 +53,7 @@ always exact: the k largest values, summed in ascending order, bit-identical to
 :func:`topk_tail`.
 
 All kernels are ``@njit(cache=True)`` (the parallel ones also ``parallel=True``).
-Neighbours: ``margin.scenarios`` (the scenario sets), ``margin.portfolio`` (builds ``X`` and ``U``).
+Neighbours: ``margin.methods.scenarios`` (the scenario sets), ``margin.regimes.portfolio`` (builds ``X`` and ``U``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.aave import (
+from margin.regimes.aave import (
     AAVE_V3_RESERVES,
     AaveLendingEngine,
     AaveReserve,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from margin import PERP, InstrumentSpecs, MarginInputs, make_engine
-from margin.adaptive import AdaptiveMarginEngine
-from margin.apc import max_n_step_increase, peak_to_trough
+from margin.regimes.adaptive import AdaptiveMarginEngine
+from margin.methods.apc import max_n_step_increase, peak_to_trough
 
 SPECS = InstrumentSpecs(kind=np.array([PERP]), underlying=np.array([1]), quote=np.array([0]),
                         contract_size=np.ones(1))

@@ -20,7 +20,7 @@ All functions are ``@njit(cache=True)`` so SPAN-style scan kernels
 (``margin.engine``) can call them. Scalar versions take floats and a bool
 ``is_call``; ``*_vec`` versions take equal-length 1-D float64 arrays for the
 underlying, strike, expiry and volatility, a bool array ``is_call`` and a
-scalar rate. Neighbours: ``margin.tiers`` (perp margins), ``margin.calibration``
+scalar rate. Neighbours: ``margin.methods.tiers`` (perp margins), ``margin.risk.calibration``
 (volatility inputs).
 """
 

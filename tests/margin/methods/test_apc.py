@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.apc import (
+from margin.methods.apc import (
     apc_buffer_rates,
     apc_floor_vol,
     apc_stressed_vol,

@@ -50,7 +50,7 @@ and deficit (bad-debt) accounting. ``MarginInputs.haircuts`` are ignored (LTV
 and LT play their role). Perpetual and option positions are not part of a
 lending market and are rejected.
 
-Neighbours: ``margin.static`` (isolated perpetual margin), ``margin.cross``.
+Neighbours: ``margin.regimes.static`` (isolated perpetual margin), ``margin.regimes.cross``.
 """
 
 from __future__ import annotations

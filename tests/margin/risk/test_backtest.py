@@ -1,4 +1,4 @@
-"""Tests for margin.backtest: reference values from margin_methods.md §6 and hand computations."""
+"""Tests for margin.risk.backtest: reference values from margin_methods.md §6 and hand computations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.backtest import (
+from margin.risk.backtest import (
     BASEL_PLUS_FACTORS,
     backtest,
     christoffersen_independence,

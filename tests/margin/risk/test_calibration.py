@@ -1,4 +1,4 @@
-"""Tests for margin.calibration on the shared price files and on synthetic GBM data.
+"""Tests for margin.risk.calibration on the shared price files and on synthetic GBM data.
 
 The shared data live beside the repository (``<repo>/../shared/data``); set
 ``MARGINSIM_DATA_DIR`` to point elsewhere.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin.calibration import (
+from margin.risk.calibration import (
     PRICE_COLUMNS,
     align_closes,
     annualised_volatility,
@@ -31,7 +31,7 @@ from margin.calibration import (
     periods_per_year,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def data_dir() -> Path:

@@ -20,8 +20,8 @@ it:
   parameters of a correlated geometric Brownian motion
   ``dS_i = μ_i S_i dt + σ_i S_i dW_i``, ``corr(dW_i, dW_j) = ρ_ij``.
 
-Neighbours: ``margin.backtest`` (test a margin series built from these
-volatilities), ``margin.tiers`` and ``margin.pricing``.
+Neighbours: ``margin.risk.backtest`` (test a margin series built from these
+volatilities), ``margin.methods.tiers`` and ``margin.methods.pricing``.
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ def ewma_variance(
 
     ``out[t] = λ out[t−1] + (1−λ) r²_{t−1}`` uses only returns before ``t``, so
     ``z × √out[t]`` is an out-of-sample VaR/margin for period ``t`` that
-    :func:`margin.backtest.backtest` can test.
+    :func:`margin.risk.backtest.backtest` can test.
 
     Args:
         returns: Returns per bar (not annualised).

@@ -1,4 +1,4 @@
-"""Tests for margin.optimisation: LP allocation against the greedy closed form and hand examples."""
+"""Tests for margin.risk.optimisation: LP allocation against the greedy closed form and hand examples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.optimisation import (
+from margin.risk.optimisation import (
     allocate_collateral,
     allocate_keeping_best,
     greedy_allocation,

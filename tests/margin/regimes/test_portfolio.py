@@ -20,9 +20,9 @@ from margin import (
     make_engine,
 )
 from margin.engine import MarginEngine
-from margin.portfolio import DERIBIT_BTC, DERIBIT_ETH, PortfolioMarginEngine, UnderlyingParams
-from margin.pricing import black76_delta, black76_price
-from margin.scenarios import JointScenarios, correlated_scenarios, deribit_grid, span_scenarios
+from margin.regimes.portfolio import DERIBIT_BTC, DERIBIT_ETH, PortfolioMarginEngine, UnderlyingParams
+from margin.methods.pricing import black76_delta, black76_price
+from margin.methods.scenarios import JointScenarios, correlated_scenarios, deribit_grid, span_scenarios
 
 # ----------------------------------------------------------------------------- SPAN §1.7
 
@@ -375,7 +375,7 @@ def test_validation_errors():
 
 
 def test_hedged_book_needs_far_less_under_portfolio_than_static():
-    from margin.static import StaticIsolatedEngine
+    from margin.regimes.static import StaticIsolatedEngine
 
     # long 1 BTC spot, short 1 BTC perpetual (the hedged book)
     hedged = book_inputs([[1e5, 1.0, 0]], [[0, 0, -1, 0, 0, 0]])
@@ -388,7 +388,7 @@ def test_hedged_book_needs_far_less_under_portfolio_than_static():
 
 
 def test_parallel_kernel_path_matches_serial(monkeypatch):
-    import margin.portfolio as mp
+    import margin.regimes.portfolio as mp
 
     rng = np.random.default_rng(4)
     n = 300

@@ -33,11 +33,11 @@ the cross-underlying (VaR/ES) part: Monte Carlo from a covariance matrix via
 Cholesky (OCC STANS style full-portfolio simulation, §2.2) or historical
 overlapping windows of a returns matrix (FHS-style input, §5.3). A
 :class:`JointScenarios` wraps such a set with its confidence level and risk
-measure for :class:`margin.portfolio.PortfolioMarginEngine`.
+measure for :class:`margin.regimes.portfolio.PortfolioMarginEngine`.
 
-Neighbours: ``margin.kernels`` (tiled worst-loss and VaR/ES kernels),
-``margin.portfolio`` (the engine), ``margin.pricing`` (option revaluation),
-``margin.calibration`` (covariance and log returns to feed this module).
+Neighbours: ``margin.methods.kernels`` (tiled worst-loss and VaR/ES kernels),
+``margin.regimes.portfolio`` (the engine), ``margin.methods.pricing`` (option revaluation),
+``margin.risk.calibration`` (covariance and log returns to feed this module).
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def correlated_scenarios(cov: np.ndarray | tuple[np.ndarray, np.ndarray] | None,
 
     ``method="mc"`` (OCC STANS-style Monte Carlo, §2.2): log returns
     ``x = L z`` with ``z ~ N(0, I)``, ``L`` the Cholesky factor of ``cov ×
-    horizon`` (``cov`` annualised, as :class:`margin.calibration.Calibration`
+    horizon`` (``cov`` annualised, as :class:`margin.risk.calibration.Calibration`
     gives it; or a pair ``(vols, corr)`` giving ``cov = diag(vols) corr
     diag(vols)``); the relative move is ``exp(x) − 1`` (log-normal, so prices
     stay positive). Zero-mean log returns: drift is negligible over a margin
@@ -328,7 +328,7 @@ def correlated_scenarios(cov: np.ndarray | tuple[np.ndarray, np.ndarray] | None,
 
     ``method="historical"`` (historical simulation, §5.3): ``returns`` is a
     float64[T, n_assets] matrix of per-period *log* returns (e.g.
-    ``margin.calibration.log_returns``); ``horizon`` is then an integer number
+    ``margin.risk.calibration.log_returns``); ``horizon`` is then an integer number
     of periods and each scenario is an overlapping window sum, ``exp(Σ) − 1``.
     The most recent ``n`` windows are used (all when ``n`` is None).
     Devolatilisation (FHS) is the caller's choice before passing ``returns``.

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.kernels import (
+from margin.methods.kernels import (
     _topk_screened,
     scan_tail_tiled,
     scan_tail_tiled_parallel,

@@ -19,8 +19,8 @@ With one collateral (amounts in value) the problem is a fractional knapsack.
 Filling deficits in decreasing order of ``w_k (1 − h_k)`` is then optimal
 (Dantzig 1957), and :func:`greedy_allocation` is that closed form, used as a
 check in the tests. A haircut of 1 marks an asset that a protocol does not
-accept. Neighbours: ``margin.tiers`` (requirements R_k), the lead's
-``margin.cross`` (cross-protocol accounts).
+accept. Neighbours: ``margin.methods.tiers`` (requirements R_k), the lead's
+``margin.regimes.cross`` (cross-protocol accounts).
 
 **Spare collateral.** The LP's optimum is often not unique: when an owner
 holds more than its deficits need, many placements credit the same total,

@@ -9,11 +9,11 @@ Methodology:
   the half-life in days is RiskMetrics'.
 * The scan range follows it as in NSE's SPAN calibration (§1.8): ``PSR =
   sigma_multiple × σ × √(horizon_days / 365)``, VSR = 25 % of σ; the portfolio
-  regime (:mod:`margin.portfolio`) then revalues every position on that grid.
+  regime (:mod:`margin.regimes.portfolio`) then revalues every position on that grid.
 * Haircuts follow it too: ``h_a = max(h_configured, min(max_haircut,
   haircut_multiple × PSR_a))`` — the collateral's own one-horizon move.
 * Anti-procyclicality, one tool selectable (EMIR RTS 153/2013 Art. 28, §5.1;
-  :mod:`margin.apc`): ``buffer`` (25 % buffer released as margin rises),
+  :mod:`margin.methods.apc`): ``buffer`` (25 % buffer released as margin rises),
   ``stressed_weight`` (25 % weight on the stressed-period volatility, the
   highest EWMA level in the history unless given), ``floor`` (volatility no
   lower than the long-lookback estimate: the whole history's, standing in for
@@ -22,7 +22,7 @@ Methodology:
   (``MarginInputs.depth``, §5.4).
 
 The procyclicality of the resulting margin is measured with
-:func:`margin.apc.peak_to_trough` and :func:`margin.apc.max_n_step_increase`.
+:func:`margin.methods.apc.peak_to_trough` and :func:`margin.methods.apc.max_n_step_increase`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from margin.apc import APC_TOOLS, apc_buffer_rates, apc_floor_vol, apc_stressed_vol
-from margin.calibration import ewma_variance_kernel
+from margin.methods.apc import APC_TOOLS, apc_buffer_rates, apc_floor_vol, apc_stressed_vol
+from margin.risk.calibration import ewma_variance_kernel
 from margin.engine import MarginEngine, MarginInputs, MarginResult, register_engine
-from margin.portfolio import PortfolioMarginEngine, UnderlyingParams
-from margin.scenarios import span_from_volatility
+from margin.regimes.portfolio import PortfolioMarginEngine, UnderlyingParams
+from margin.methods.scenarios import span_from_volatility
 
 __all__ = ["DEFAULT_BASE_VOLS", "AdaptiveMarginEngine"]
 

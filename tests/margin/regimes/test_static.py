@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from margin.cross import CrossMarginEngine
+from margin.regimes.cross import CrossMarginEngine
 from margin.engine import OPTION, PERP, SPOT, InstrumentSpecs, MarginInputs, make_engine
-from margin.static import StaticIsolatedEngine
-from margin.tiers import (
+from margin.regimes.static import StaticIsolatedEngine
+from margin.methods.tiers import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
     flat_table,

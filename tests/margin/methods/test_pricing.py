@@ -1,4 +1,4 @@
-"""Tests for margin.pricing: Hull reference values (§7), parity, finite differences, scipy."""
+"""Tests for margin.methods.pricing: Hull reference values (§7), parity, finite differences, scipy."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from margin.pricing import (
+from margin.methods.pricing import (
     black76_delta,
     black76_gamma,
     black76_greeks,

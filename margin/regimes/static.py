@@ -19,7 +19,7 @@ risk limits"; Binance USDⓈ-M isolated mode and Hyperliquid isolated margin):
 * a position is liquidatable when ``E < MM``; its liquidation price is
   Binance's isolated formula ``LP = (WB + cum − Side × Q × EP) / (Q × MMR −
   Side × Q)`` with the tier re-computed at the liquidation notional
-  (:func:`margin.tiers.liquidation_price`);
+  (:func:`margin.methods.tiers.liquidation_price`);
 * spot balances are **not margined**: isolated mode lends nothing, so spot
   holdings are cash (they neither add to a position's equity nor carry a
   requirement), and the pre-trade check refuses spot sales of more than the
@@ -44,7 +44,7 @@ Account-level mapping onto :class:`margin.engine.MarginResult`:
 noted): ``posted_margin`` (effective posted margin, after the fallback below),
 ``position_equity``, ``position_im``, ``position_mm``, ``liquidation_price``
 (NaN where there is no position; 0.0 where the root is not at a positive price,
-see :func:`margin.tiers.liquidation_price`), ``position_liquidatable``;
+see :func:`margin.methods.tiers.liquidation_price`), ``position_liquidatable``;
 per account: ``liquidatable`` (bool, ANY position liquidatable),
 ``maintenance_sum``, ``free_quote`` (quote balance minus posted margins).
 
@@ -58,8 +58,8 @@ asset is scaled down in proportion to its IM so that the whole (non-negative)
 balance is split across the positions. ``missing_margin="raise"`` demands the
 array instead.
 
-Neighbours: ``margin.cross`` (shared collateral), ``margin.tiers`` (tables and
-liquidation price), ``margin.aave`` (DeFi lending variant of the static family).
+Neighbours: ``margin.regimes.cross`` (shared collateral), ``margin.methods.tiers`` (tables and
+liquidation price), ``margin.regimes.aave`` (DeFi lending variant of the static family).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numba import njit
 
-from margin.cross import PackedTiers, pack_tiers
-from margin.cross import packed_requirement as _req
+from margin.regimes.cross import PackedTiers, pack_tiers
+from margin.regimes.cross import packed_requirement as _req
 from margin.engine import (
     OPTION,
     PERP,
@@ -80,7 +80,7 @@ from margin.engine import (
     MarginResult,
     register_engine,
 )
-from margin.tiers import (
+from margin.methods.tiers import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
     TierTable,
@@ -147,7 +147,7 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
         contract_size: float64[n_ins] base units per unit of position.
         posted: float64[n_acc, n_ins] posted isolated margin.
         start, count, floors, imr, im_cum, mmr, mm_cum: Packed per-asset tier
-            tables (:func:`margin.cross.pack_tiers`).
+            tables (:func:`margin.regimes.cross.pack_tiers`).
 
     Returns:
         ``(equity, im, mm, liq_price, liquidatable)``, each ``[n_acc, n_ins]``.
@@ -201,7 +201,7 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
     * Spot (cash, no lending): a buy needs free quote ≥ cost + fee; a sale
       needs the base balance ≥ the quantity.
     * Options: rejected (not margined in isolated mode).
-    * Zero quantities are left unaccepted (as in ``margin.cross``).
+    * Zero quantities are left unaccepted (as in ``margin.regimes.cross``).
 
     Args:
         collateral: float64[n_rows, n_assets] balances (copied; updated).
@@ -315,7 +315,7 @@ class StaticIsolatedEngine(MarginEngine):
     assets 1 / 2 (the simulator's ``[USD, BTC, ETH]`` order).
 
     Args:
-        tables: One optional :class:`~margin.tiers.TierTable` per asset (list in
+        tables: One optional :class:`~margin.methods.tiers.TierTable` per asset (list in
             asset order, or a mapping asset index → table); ``None`` for assets
             that are not the underlying of a perpetual (the quote asset).
             Default ``[None, BINANCE_BTCUSDT, BINANCE_ETHUSDT]``.

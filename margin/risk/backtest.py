@@ -26,7 +26,7 @@ Zero counts use safe logs (``0 × ln 0 = 0``), so no input gives NaN. Sources:
 Kupiec, P. (1995) *J. Derivatives* 3(2); Christoffersen, P. (1998) *Int. Econ.
 Rev.* 39(4); BCBS (1996) "Supervisory framework for the use of backtesting in
 conjunction with the internal models approach"; MathWorks ``varbacktest``
-(pof/cci/cc). Neighbours: ``margin.calibration`` (EWMA volatility to build a
+(pof/cci/cc). Neighbours: ``margin.risk.calibration`` (EWMA volatility to build a
 margin series).
 """
 
