@@ -53,7 +53,8 @@ always exact: the k largest values, summed in ascending order, bit-identical to
 :func:`topk_tail`.
 
 All kernels are ``@njit(cache=True)`` (the parallel ones also ``parallel=True``).
-Neighbours: ``margin.methods.scenarios`` (the scenario sets), ``margin.regimes.portfolio`` (builds ``X`` and ``U``).
+Neighbours: ``margin.methods.scenarios`` (the scenario sets),
+``margin.regimes.portfolio`` (builds ``X`` and ``U``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def tail_count(confidence: float, n_scenarios: int) -> int:
     Returns:
         k.
     """
-    k = int(math.ceil((1.0 - confidence) * n_scenarios - 1e-9))
+    k = math.ceil((1.0 - confidence) * n_scenarios - 1e-9)
     if k < 1:
         k = 1
     if k > n_scenarios:

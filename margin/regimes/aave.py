@@ -227,7 +227,10 @@ def aave_pretrade_kernel(collateral, prices, ltv, lt, kind, underlying, quote, c
         prices: float64[n_assets] asset prices.
         ltv: float64[n_assets] loan-to-value per asset.
         lt: float64[n_assets] liquidation threshold per asset.
-        kind, underlying, quote, contract_size: Instrument specs arrays.
+        kind: int64[n_ins] instrument kinds.
+        underlying: int64[n_ins] base asset of each instrument.
+        quote: int64[n_ins] quote asset of each instrument.
+        contract_size: float64[n_ins] base units per unit of position.
         rows: int64[n_orders] local row of each order.
         instrument: int64[n_orders] instrument of each order.
         delta: float64[n_orders] signed quantities (+ buys).

@@ -91,7 +91,8 @@ class AdaptiveMarginEngine(MarginEngine):
                  stressed_vols: Mapping[str, float] | None = None,
                  long_run_vols: Mapping[str, float] | None = None,
                  haircut_multiple: float = 1.0, max_haircut: float = 0.5, min_history: int = 10,
-                 max_price_scan_range: float = 0.45, mm_factor: float = 0.8, liquidity_coeff: float = 0.5,
+                 max_price_scan_range: float = 0.45, mm_factor: float = 0.8,
+                 liquidity_coeff: float = 0.5,
                  liquidity_threshold: float = 0.5) -> None:
         if apc not in APC_TOOLS:
             raise ValueError(f"apc must be one of {', '.join(APC_TOOLS)}, got {apc!r}")

@@ -60,8 +60,8 @@ def pack_tiers(tables: list[TierTable | None]) -> PackedTiers:
             continue
         count[a] = len(table.floors)
         pos += count[a]
-        for col, values in zip(cols, (table.floors, table.imr, table.im_cum, table.mmr, table.mm_cum),
-                               strict=True):
+        values_of = (table.floors, table.imr, table.im_cum, table.mmr, table.mm_cum)
+        for col, values in zip(cols, values_of, strict=True):
             col.append(np.asarray(values, dtype=np.float64))
     flat = [np.concatenate(c) if c else np.zeros(0) for c in cols]
     return PackedTiers(start, count, *flat)

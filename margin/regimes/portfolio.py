@@ -119,7 +119,8 @@ __all__ = [
 
 _DAYS_PER_YEAR = 365.0
 PARALLEL_MIN_ACCOUNTS = 20_000
-"""Accounts from which evaluation uses the parallel scan kernel (thread start-up dominates below)."""
+"""Accounts from which evaluation uses the parallel scan kernel (thread start-up
+dominates below)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -551,8 +552,11 @@ class PortfolioMarginEngine(MarginEngine):
     def _order_effect(inputs: MarginInputs, coll: np.ndarray, pos: np.ndarray, j: int,
                       dq: float, p: float, fee_rate: float
                       ) -> tuple[np.ndarray, np.ndarray, float]:
-        """One account's balances and positions (1-row arrays) after an order fills in
-        full at ``p``, and its equity change (effects per kind: :meth:`pretrade`)."""
+        """One account's balances and positions (1-row arrays) after an order fills.
+
+        The order fills in full at ``p``; also returns its equity change (effects
+        per kind: :meth:`pretrade`).
+        """
         s = inputs.specs
         c_row, p_row = coll.copy(), pos.copy()
         size = dq * s.contract_size[j]

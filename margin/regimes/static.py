@@ -146,8 +146,14 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
         underlying: int64[n_ins] asset of each instrument.
         contract_size: float64[n_ins] base units per unit of position.
         posted: float64[n_acc, n_ins] posted isolated margin.
-        start, count, floors, imr, im_cum, mmr, mm_cum: Packed per-asset tier
-            tables (:func:`margin.regimes.cross.pack_tiers`).
+        start: int64[n_assets] first packed row of each asset's tier table
+            (:func:`margin.regimes.cross.pack_tiers`).
+        count: int64[n_assets] rows of each asset's table (0: no requirement).
+        floors: float64[n_rows] bracket floors (notional).
+        imr: float64[n_rows] initial margin rates.
+        im_cum: float64[n_rows] initial-margin continuity deductions.
+        mmr: float64[n_rows] maintenance margin rates.
+        mm_cum: float64[n_rows] maintenance continuity deductions (``cum``).
 
     Returns:
         ``(equity, im, mm, liq_price, liquidatable)``, each ``[n_acc, n_ins]``.
@@ -209,8 +215,15 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
         entry: float64[n_rows, n_ins] entry prices (copied; updated).
         posted: float64[n_rows, n_ins] posted margins (copied; updated).
         marks: float64[n_ins] mark prices.
-        kind, underlying, quote, contract_size: Instrument specs arrays.
-        start, count, floors, imr, im_cum: Packed initial-margin tables.
+        kind: int64[n_ins] instrument kinds.
+        underlying: int64[n_ins] base asset of each instrument.
+        quote: int64[n_ins] quote asset of each instrument.
+        contract_size: float64[n_ins] base units per unit of position.
+        start: int64[n_assets] first packed row of each asset's table.
+        count: int64[n_assets] rows of each asset's table (0: no requirement).
+        floors: float64[n_rows] bracket floors (notional).
+        imr: float64[n_rows] initial margin rates.
+        im_cum: float64[n_rows] initial-margin continuity deductions.
         rows: int64[n_orders] local row of each order.
         instrument: int64[n_orders] instrument of each order.
         delta: float64[n_orders] signed quantities (+ buys).

@@ -199,8 +199,8 @@ def allocate_collateral(
     Solves the linear programme in the module docstring with
     ``scipy.optimize.linprog(method="highs")``. With ``keep_best`` a second LP
     picks, among the optimal allocations (weighted credit at least the first
-    optimum less ``1e-10`` relative, HiGHS's feasibility tolerance), one with the least value lost to
-    placement ``Σ x_{a,k} (max_j v_{a,j} − v_{a,k})`` (lexicographic
+    optimum less ``1e-10`` relative, HiGHS's feasibility tolerance), one with the
+    least value lost to placement ``Σ x_{a,k} (max_j v_{a,j} − v_{a,k})`` (lexicographic
     optimisation; module docstring, "Spare collateral").
 
     Args:
@@ -268,7 +268,8 @@ def allocate_collateral(
     value = px[:, None] * (1.0 - h)  # v[a, k]: value credited per unit
     gain = (w[None, :] * value).ravel()  # a-major flattening
     # gains below the smallest normal float (subnormal weights) count as zero: no benefit
-    upper = np.where((gain > np.finfo(np.float64).tiny) & (np.repeat(deficit[None, :], n_assets, 0).ravel() > 0), None, 0.0)
+    short = np.repeat(deficit[None, :], n_assets, 0).ravel() > 0
+    upper = np.where((gain > np.finfo(np.float64).tiny) & short, None, 0.0)
     bounds = [(0.0, ub) for ub in upper]
 
     a_budget = np.zeros((n_assets, n_assets * k))
@@ -397,7 +398,8 @@ def allocate_keeping_best(
         return allocate_collateral(budget, requirement, equity, prices=prices,
                                    haircuts=h, keep_best=True)
     if len(varying) > 1:
-        raise ValueError(f"closed form needs at most one asset with varying haircuts, got {len(varying)}")
+        raise ValueError(f"closed form needs at most one asset with varying haircuts, "
+                         f"got {len(varying)}")
     deficit, w = _common_inputs(requirement, equity, None)
     px = np.asarray(prices, np.float64)
     value = px[:, None] * (1.0 - h)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -52,7 +54,7 @@ def test_worst_loss_per_segment_equals_brute_force(n_acc, seg, tile, seed):
     starts = np.concatenate([[0], np.cumsum(seg)]).astype(np.int64)
     worst = worst_loss_tiled(x, u, starts, tile)
     full = x @ u
-    pairs = zip(starts[:-1], starts[1:], strict=True)
+    pairs = itertools.pairwise(starts)
     expected = np.stack([full[:, a:b].max(axis=1) for a, b in pairs], 1)
     np.testing.assert_allclose(worst, expected, rtol=1e-12, atol=1e-12)
 

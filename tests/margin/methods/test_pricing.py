@@ -1,4 +1,4 @@
-"""Tests for margin.methods.pricing: Hull reference values (§7), parity, finite differences, scipy."""
+"""margin.methods.pricing: Hull reference values (§7), parity, finite differences, scipy."""
 
 from __future__ import annotations
 

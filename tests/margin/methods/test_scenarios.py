@@ -127,9 +127,9 @@ def test_historical_scenarios_are_overlapping_windows():
 
 def test_joint_scenarios_validation():
     JointScenarios(np.zeros((10, 2)), confidence=0.99)
-    with pytest.raises(ValueError, match="JointScenarios.confidence"):
+    with pytest.raises(ValueError, match=r"JointScenarios\.confidence"):
         JointScenarios(np.zeros((10, 2)), confidence=1.0)
-    with pytest.raises(ValueError, match="JointScenarios.measure"):
+    with pytest.raises(ValueError, match=r"JointScenarios\.measure"):
         JointScenarios(np.zeros((10, 2)), measure="cvar")
-    with pytest.raises(ValueError, match="JointScenarios.moves"):
+    with pytest.raises(ValueError, match=r"JointScenarios\.moves"):
         JointScenarios(np.full((3, 2), -2.0))

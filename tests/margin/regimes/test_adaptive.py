@@ -14,7 +14,7 @@ SPECS = InstrumentSpecs(kind=np.array([PERP]), underlying=np.array([1]), quote=n
 
 
 def _path(vols, steps_per_vol=200, ppy=365.0):
-    """Prices whose returns alternate +-sigma/sqrt(ppy): realised vol is exact, no sampling noise."""
+    """Prices whose returns alternate +-sigma/sqrt(ppy): realised vol is exact, no noise."""
     sig = np.repeat(np.asarray(vols, float), steps_per_vol) / np.sqrt(ppy)
     signs = np.where(np.arange(len(sig)) % 2 == 0, 1.0, -1.0)
     logp = np.concatenate([[np.log(50_000.0)], np.log(50_000.0) + np.cumsum(sig * signs)])
@@ -80,8 +80,11 @@ def test_apc_tools_damp_the_margin_spike(tool):
 
 
 def test_price_scan_range_is_capped_after_a_gap():
-    """A one-step 60 % gap would put SPAN's extreme move (2 PSR) below -100 %; the PSR stops
-    at ``max_price_scan_range`` instead, and the requirement is that of the capped grid."""
+    """A one-step 60 % gap would put SPAN's extreme move (2 PSR) below -100 %.
+
+    The PSR stops at ``max_price_scan_range`` instead, and the requirement is that
+    of the capped grid.
+    """
     hist = _path([0.5], steps_per_vol=50)
     hist = np.vstack([hist, hist[-1] * np.array([1.0, 0.4])])  # a 60 % gap in one step
     e = _engine(apc="none")
@@ -96,8 +99,11 @@ def test_price_scan_range_is_capped_after_a_gap():
 
 
 def test_volatility_paths_continue_bit_for_bit_on_a_growing_history():
-    """Extending the history continues the EWMA from the memo: the same bits as a fresh
-    engine's full pass; a history that is not an extension is computed afresh."""
+    """Extending the history continues the EWMA from the memo.
+
+    The same bits as a fresh engine's full pass; a history that is not an
+    extension is computed afresh.
+    """
     rng = np.random.default_rng(7)
     p = 50_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 300)))
     hist = np.column_stack([np.ones_like(p), p])

@@ -38,7 +38,8 @@ def engine(table=BINANCE_BTCUSDT):
 def test_binance_long_liquidation_boundary():
     # margin_methods.md §3.3: long 1 BTC @ 50,000 with 5,000 margin is liquidated at 45,180.72,
     # where equity (180.72) equals MM (notional x 0.4 % in tier 1).
-    res = engine().evaluate(inputs([[5000.0, 0.0]], [[0, 1.0, 0]], [[0, 50_000.0, 0]], btc=45_180.72))
+    res = engine().evaluate(inputs([[5000.0, 0.0]], [[0, 1.0, 0]], [[0, 50_000.0, 0]],
+                                   btc=45_180.72))
     assert res.equity[0] == pytest.approx(180.72, abs=0.01)
     assert res.maintenance[0] == pytest.approx(180.72, abs=0.01)
 
@@ -83,7 +84,8 @@ def test_pretrade_sequential_and_reducing_orders():
                     np.array([50_000.0, 50_000.0]), 0.0005)
     assert ok.tolist() == [True, False]
     # buying above the mark is charged: 0.15 BTC at 52,000 loses 300 vs mark -> rejected
-    ok = e.pretrade(state, np.array([0]), np.array([1]), np.array([0.15]), np.array([52_000.0]), 0.0)
+    ok = e.pretrade(state, np.array([0]), np.array([1]), np.array([0.15]),
+                    np.array([52_000.0]), 0.0)
     assert ok.tolist() == [False]
 
 

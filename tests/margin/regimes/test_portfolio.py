@@ -20,9 +20,19 @@ from margin import (
     make_engine,
 )
 from margin.engine import MarginEngine
-from margin.regimes.portfolio import DERIBIT_BTC, DERIBIT_ETH, PortfolioMarginEngine, UnderlyingParams
 from margin.methods.pricing import black76_delta, black76_price
-from margin.methods.scenarios import JointScenarios, correlated_scenarios, deribit_grid, span_scenarios
+from margin.methods.scenarios import (
+    JointScenarios,
+    correlated_scenarios,
+    deribit_grid,
+    span_scenarios,
+)
+from margin.regimes.portfolio import (
+    DERIBIT_BTC,
+    DERIBIT_ETH,
+    PortfolioMarginEngine,
+    UnderlyingParams,
+)
 
 # ----------------------------------------------------------------------------- SPAN §1.7
 
@@ -394,7 +404,8 @@ def test_parallel_kernel_path_matches_serial(monkeypatch):
     n = 300
     positions = np.round(rng.normal(size=(n, 6)), 3)
     positions[:, [0, 3, 4, 5]] = 0.0  # spot column and options off: linear book
-    inputs = book_inputs(np.column_stack([np.full(n, 1e5), rng.random(n), rng.random(n)]), positions)
+    balances = np.column_stack([np.full(n, 1e5), rng.random(n), rng.random(n)])
+    inputs = book_inputs(balances, positions)
     engine = make_engine("portfolio")
     monkeypatch.setattr(mp, "PARALLEL_MIN_ACCOUNTS", 10**9)
     serial = engine.evaluate(inputs).initial

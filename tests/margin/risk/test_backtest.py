@@ -1,4 +1,4 @@
-"""Tests for margin.risk.backtest: reference values from margin_methods.md §6 and hand computations."""
+"""margin.risk.backtest: reference values from margin_methods.md §6 and hand computations."""
 
 from __future__ import annotations
 

@@ -194,7 +194,7 @@ def test_drift_and_vol_formulas_exact():
     assert cov.iloc[0, 0] == pytest.approx(expected_vol**2)
     per_bar = covariance_matrix(pd.DataFrame({"X": close}), annualise=False)
     assert per_bar.iloc[0, 0] == pytest.approx(expected_vol**2 / 365.0)
-    with pytest.raises(ValueError, match="writable|read-only"):
+    with pytest.raises(ValueError, match=r"writable|read-only"):
         cal.vol[0] = 1.0
 
 

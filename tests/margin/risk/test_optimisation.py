@@ -1,4 +1,4 @@
-"""Tests for margin.risk.optimisation: LP allocation against the greedy closed form and hand examples."""
+"""margin.risk.optimisation: LP allocation against the greedy closed form and hand examples."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_bad_inputs_raise_one_line_errors(call, needle):
 
 
 def _spare_value(alloc, prices, haircuts):
-    """Credit plus unallocated collateral at each asset's best haircut (sim.universal's E_u part)."""
+    """Credit plus unallocated collateral at each asset's best haircut (sim.universal's E_u)."""
     best = np.asarray(prices) * (1.0 - np.asarray(haircuts).min(axis=1))
     return float(alloc.credited.sum() + (np.asarray(alloc.unallocated) * best).sum())
 
@@ -168,7 +168,8 @@ def _spare_value(alloc, prices, haircuts):
 def _one_varying_case(data, k, n_assets):
     """Random per-asset case where only asset ``z`` has haircuts that differ by sub-account."""
     z = data.draw(st.integers(0, n_assets - 1), label="z")
-    prices = np.array(data.draw(st.lists(st.floats(0.01, 1e5), min_size=n_assets, max_size=n_assets)))
+    prices = np.array(data.draw(st.lists(st.floats(0.01, 1e5), min_size=n_assets,
+                                         max_size=n_assets)))
     haircut = st.sampled_from([0.0, 0.05, 0.1, 0.5, 1.0]) | st.floats(0.0, 0.99)
     h_asset = data.draw(st.lists(haircut, min_size=n_assets, max_size=n_assets))
     h = np.repeat(np.array(h_asset)[:, None], k, axis=1)
@@ -183,7 +184,11 @@ def _one_varying_case(data, k, n_assets):
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 4), st.data())
 def test_closed_form_equals_two_phase_lp_with_one_varying_asset(k, n_assets, data):
-    """Same credit, shortfall and spare value as the lexicographic LP (1e-8 of the scale, times the value spread: HiGHS meets rows to 1e-10 after scaling)."""
+    """Same credit, shortfall and spare value as the lexicographic LP.
+
+    To 1e-8 of the scale, times the value spread: HiGHS meets rows to 1e-10 after
+    scaling.
+    """
     amounts, req, eq, prices, h = _one_varying_case(data, k, n_assets)
     cf = allocate_keeping_best(amounts, req, eq, prices=prices, haircuts=h, closed_form=True)
     lp = allocate_collateral(amounts, req, eq, prices=prices, haircuts=h, keep_best=True)
@@ -203,15 +208,16 @@ def test_closed_form_equals_two_phase_lp_with_one_varying_asset(k, n_assets, dat
 
 
 def test_plain_lp_may_spend_the_varying_asset_where_money_would_do():
-    """Why ``keep_best``: 100 USD and 100 aLP (haircut 0 on sub-account 0, 50 % on 1); deficit 10 on 1.
+    """Why ``keep_best``: 100 USD and 100 aLP (haircut 0 / 50 % on sub-accounts 0 / 1).
 
-    Every optimum credits 10; USD there leaves the aLP worth 100, aLP there
-    (20 units at 0.5) leaves it worth 80. The closed form and the two-phase
-    LP pick USD.
+    Sub-account 1 has a deficit of 10. Every optimum credits 10; USD there
+    leaves the aLP worth 100, aLP there (20 units at 0.5) leaves it worth 80.
+    The closed form and the two-phase LP pick USD.
     """
     amounts, prices = np.array([100.0, 100.0]), np.array([1.0, 1.0])
     h = np.array([[0.0, 0.0], [0.0, 0.5]])
-    for alloc in (allocate_keeping_best(amounts, [0, 10], [0, 0], prices=prices, haircuts=h, closed_form=True),
+    for alloc in (allocate_keeping_best(amounts, [0, 10], [0, 0], prices=prices, haircuts=h,
+                                        closed_form=True),
                   allocate_collateral(amounts, [0, 10], [0, 0], prices=prices, haircuts=h,
                                       keep_best=True)):
         assert alloc.total_shortfall_after == pytest.approx(0.0, abs=1e-9)
@@ -228,7 +234,8 @@ def test_closed_form_serves_money_where_the_varying_asset_is_worth_least():
     """
     amounts, prices = np.array([50.0, 100.0]), np.array([1.0, 1.0])
     h = np.array([[0.0, 0.0, 0.0], [0.0, 0.2, 0.6]])
-    alloc = allocate_keeping_best(amounts, [60, 60, 60], [0, 0, 0], prices=prices, haircuts=h, closed_form=True)
+    alloc = allocate_keeping_best(amounts, [60, 60, 60], [0, 0, 0], prices=prices, haircuts=h,
+                                  closed_form=True)
     np.testing.assert_allclose(alloc.amounts, [[0, 0, 50], [60, 40, 0]], atol=1e-12)
     np.testing.assert_allclose(alloc.shortfall_after, [0, 28, 10], atol=1e-12)
     lp = allocate_collateral(amounts, [60, 60, 60], [0, 0, 0], prices=prices, haircuts=h,
@@ -244,4 +251,5 @@ def test_allocate_keeping_best_dispatches_on_the_number_of_varying_assets():
     assert one.method == "closed-form" and two.method == "linprog-highs"
     assert varying_assets(np.array([10.0, 5.0, 0.0]), h).tolist() == [1]
     with pytest.raises(ValueError, match="at most one asset"):
-        allocate_keeping_best([10.0, 5.0, 5.0], [20, 20], [0, 0], prices=prices, haircuts=h, closed_form=True)
+        allocate_keeping_best([10.0, 5.0, 5.0], [20, 20], [0, 0], prices=prices, haircuts=h,
+                              closed_form=True)
