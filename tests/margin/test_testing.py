@@ -13,6 +13,11 @@ reason (its numbers are the regime's published rules, not a bug):
   one that lowers the portfolio IM (Deribit portfolio margin), not a
   reduce-only order: cutting one leg of an offsetting portfolio can raise the
   IM and is refused when equity does not cover it.
+
+Each regime is checked on the instrument kinds it margins: ``cross`` and
+``static`` on spot and perpetuals (cross's kernels value no option position, and
+its pre-trade check books an option order as a spot trade of the underlying),
+``aave`` on spot only, the portfolio regimes on all three.
 """
 
 from __future__ import annotations
