@@ -19,7 +19,7 @@ protocol's perpetual book:
 * periods are non-overlapping (``t = 0, h, 2h, …``), starting at the first
   step with positive margin and valid marks.
 
-An exceedance is a side's loss above its margin; :func:`margin.backtest.backtest`
+An exceedance is a side's loss above its margin; :func:`margin.risk.backtest.backtest`
 gives Kupiec's POF, Christoffersen's independence and conditional coverage and
 the Basel traffic light at ``confidence``. Honest limits: this ignores the
 accounts' own collateral moves, fees and funding and intra-period
@@ -108,7 +108,7 @@ def backtest_table(run_dirs: dict[str, Path], horizon: int, confidence: float = 
         One row per regime x protocol x side x margin, with ``runs`` (1) and
         ``runs_failed`` (0), plus the failed regimes' rows.
     """
-    from margin.backtest import backtest
+    from margin.risk.backtest import backtest
 
     rows = []
     for regime, run_dir in run_dirs.items():

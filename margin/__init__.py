@@ -1,29 +1,32 @@
-"""Margin regimes, kernels and risk tools.
+"""Margin regimes, methodologies and risk tools.
 
-Usable on its own: imports numpy, numba, scipy and pandas only, never ``sim``
-or ``agents``.
+Usable on its own: imports numpy, numba, scipy and pandas only, never ``sim``,
+``agents`` or ``experiments``.
 
-Modules:
-    engine: the engine contract (inputs, result, ``MarginEngine``) and the
-        regime factory ``make_engine``.
-    static: isolated margin per position with tiered or flat-leverage requirements.
-    aave: the DeFi lending variant of the static family (Aave v3 health factor).
-    cross: cross margin with tiered requirements.
-    portfolio: scenario-based portfolio margin with full revaluation
-        (SPAN / Deribit grids, correlated VaR/ES offsets, add-ons); its kernels
-        are in ``kernels``, its scenario sets in ``scenarios``.
-    adaptive: portfolio margin on EWMA-scaled grids and haircuts with EMIR
-        anti-procyclicality tools (``apc``).
-    tiers: bracket tables (Binance, dYdX) and their kernels, liquidation prices.
-    pricing: Black–Scholes and Black-76 prices and Greeks.
-    backtest: VaR backtests (Kupiec, Christoffersen, Basel traffic light).
-    calibration: price CSV loading, volatility, EWMA, correlation.
-    optimisation: collateral allocation across sub-accounts.
+Layout:
+    engine: the contract every engine keeps (``MarginInputs``, ``MarginResult``,
+        ``MarginEngine`` with its default ``pretrade`` and ``stress``,
+        ``InstrumentSpecs`` and the instrument kinds ``SPOT``/``PERP``/``OPTION``)
+        and the regime registry (``make_engine``, ``register_engine``,
+        ``available_engines``, ``engine_class``).
+    testing: the conformance suite ``check_engine`` any engine, built-in or a
+        user's, must pass.
+    regimes: one module per regime — ``cross``, ``static``, ``aave`` (the DeFi
+        lending variant of the static family), ``portfolio`` (SPAN / Deribit
+        scan grids with full revaluation, correlated VaR/ES offsets, add-ons),
+        ``adaptive`` (EWMA-scaled portfolio margin with EMIR anti-procyclicality).
+    methods: the building blocks — ``tiers`` (bracket tables, liquidation
+        prices), ``scenarios`` (scan grids, correlated scenario sets),
+        ``pricing`` (Black–Scholes, Black-76), ``kernels`` (scan kernels),
+        ``apc`` (anti-procyclicality tools).
+    risk: ``backtest`` (Kupiec, Christoffersen, Basel traffic light),
+        ``calibration`` (price CSVs, volatility, EWMA, correlation),
+        ``optimisation`` (collateral allocation across sub-accounts).
+
+This module re-exports the public names: the engines, the contract, the
+registry and the tier tables.
 """
 
-from margin.aave import AaveLendingEngine
-from margin.adaptive import AdaptiveMarginEngine
-from margin.cross import CrossMarginEngine
 from margin.engine import (
     OPTION,
     PERP,
@@ -36,9 +39,18 @@ from margin.engine import (
     make_engine,
     register_engine,
 )
-from margin.portfolio import PortfolioMarginEngine
-from margin.static import StaticIsolatedEngine
-from margin.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, DYDX_LARGE_CAP, TierTable, flat_table
+from margin.methods.tiers import (
+    BINANCE_BTCUSDT,
+    BINANCE_ETHUSDT,
+    DYDX_LARGE_CAP,
+    TierTable,
+    flat_table,
+)
+from margin.regimes.aave import AaveLendingEngine
+from margin.regimes.adaptive import AdaptiveMarginEngine
+from margin.regimes.cross import CrossMarginEngine
+from margin.regimes.portfolio import PortfolioMarginEngine
+from margin.regimes.static import StaticIsolatedEngine
 
 __all__ = [
     "BINANCE_BTCUSDT",

@@ -5,11 +5,16 @@ specifications (DESIGN.md, "Margin engines"): it returns per-account equity,
 initial and maintenance requirement arrays, vectorised over all accounts. The
 same engine serves the per-step liquidation check (:meth:`MarginEngine.evaluate`),
 the pre-trade check (:meth:`MarginEngine.pretrade`) and what-if stress
-(:meth:`MarginEngine.stress`).
+(:meth:`MarginEngine.stress`). Only ``evaluate`` is abstract: the default
+``pretrade`` books each order on a copy of its account (:func:`apply_order`)
+and re-evaluates it, the default ``stress`` re-evaluates under shocked prices,
+so a user's engine needs one method; :func:`margin.testing.check_engine` tells
+whether an engine keeps this contract.
 
 Conventions:
-    * Instrument kinds: ``SPOT = 0``, ``PERP = 1``, ``OPTION = 2`` (options
-      arrive with the portfolio regime).
+    * Instrument kinds: ``SPOT = 0``, ``PERP = 1``, ``OPTION = 2``, the
+      project's definition (``sim`` imports it; options are margined by the
+      portfolio and adaptive regimes).
     * Perpetual positions are in base units (signed); unrealised P&L is
       ``position * (mark - entry_price)``.
     * Spot holdings are collateral balances of the base asset; a negative
@@ -35,9 +40,11 @@ __all__ = [
     "MarginEngine",
     "MarginInputs",
     "MarginResult",
+    "apply_order",
     "available_engines",
     "engine_class",
     "make_engine",
+    "reduces_exposure",
     "register_engine",
 ]
 
@@ -76,7 +83,8 @@ class InstrumentSpecs:
                 object.__setattr__(self, name, np.zeros(n, dtype))
         for name in ("underlying", "quote", "contract_size", "strike", "expiry", "is_call"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"InstrumentSpecs.{name} has length {len(getattr(self, name))}, expected {n}")
+                raise ValueError(f"InstrumentSpecs.{name} has length "
+                                 f"{len(getattr(self, name))}, expected {n}")
 
 
 @dataclass
@@ -129,7 +137,8 @@ class MarginInputs:
             raise ValueError(f"MarginInputs.marks/specs describe {len(self.marks)}/"
                              f"{len(self.specs.kind)} instruments, positions have {n_ins}")
         if len(self.haircuts) != n_assets:
-            raise ValueError(f"MarginInputs.haircuts has length {len(self.haircuts)}, expected {n_assets}")
+            raise ValueError(f"MarginInputs.haircuts has length {len(self.haircuts)}, "
+                             f"expected {n_assets}")
 
     def subset(self, rows: np.ndarray) -> MarginInputs:
         """The same inputs restricted to some accounts (rows are copied)."""
@@ -181,10 +190,23 @@ class MarginEngine(ABC):
     def evaluate(self, inputs: MarginInputs) -> MarginResult:
         """Equity, initial and maintenance requirement of every account."""
 
-    @abstractmethod
     def pretrade(self, inputs: MarginInputs, rows: np.ndarray, instrument: np.ndarray,
                  delta: np.ndarray, price: np.ndarray, fee_rate: float) -> np.ndarray:
         """Pre-trade check of a sequence of orders, each assumed to fill in full.
+
+        The default evaluates the account with the order applied, so an engine
+        needs only :meth:`evaluate`: each order is applied by
+        :func:`apply_order` to a hypothetical copy of its account (one row of
+        ``inputs``), that row is re-evaluated, and the order is accepted when
+        the post-trade equity (after the fee) covers the post-trade initial
+        requirement, or when it only reduces exposure (:func:`reduces_exposure`;
+        reducing risk is always allowed, as on Binance and dYdX). An accepted
+        order updates its account's hypothetical state for the next; a
+        rejected one leaves it as it was; a zero quantity is not accepted.
+        These are the rules of ``margin.regimes.cross`` (Binance USDⓈ-M cross
+        mode, margin_methods.md §3.3), whose incremental kernel gives the same
+        decisions when the quote asset has no haircut. Regimes override it for
+        speed or for other rules (isolated margin, lending).
 
         Args:
             inputs: Current state of all accounts.
@@ -198,6 +220,28 @@ class MarginEngine(ABC):
             bool[n_orders]; orders are checked in sequence, each accepted order
             updating its account's hypothetical state for the next.
         """
+        rows = np.asarray(rows, np.int64)
+        instrument = np.asarray(instrument, np.int64)
+        delta = np.asarray(delta, np.float64)
+        price = np.asarray(price, np.float64)
+        accept = np.zeros(len(rows), np.bool_)
+        state: dict[int, MarginInputs] = {}
+        for e, (r, j, dq, p) in enumerate(zip(rows.tolist(), instrument.tolist(),
+                                              delta.tolist(), price.tolist(), strict=True)):
+            if dq == 0.0:
+                continue
+            before = state.get(r)
+            if before is None:
+                before = inputs.subset(np.array([r], np.int64))
+            after = apply_order(before, 0, j, dq, p, fee_rate)
+            ok = reduces_exposure(before, 0, j, dq, p, fee_rate)
+            if not ok:
+                res = self.evaluate(after)
+                ok = bool(res.equity[0] >= res.initial[0])
+            if ok:
+                accept[e] = True
+                state[r] = after
+        return accept
 
     def stress(self, inputs: MarginInputs, shocks: np.ndarray) -> np.ndarray:
         """Loss of every account under each relative price shock.
@@ -227,6 +271,121 @@ class MarginEngine(ABC):
                               marks=inputs.marks * (1.0 + shock[under]))
             out[:, s] = base - self.evaluate(shocked).equity
         return out
+
+
+def _fill_price(kind: int, size: float, mark: float, price: float) -> float:
+    """The price a hypothetical perpetual fill is booked at: the worse of ``price`` and the mark.
+
+    Execution worse than the mark is charged to equity, a better price is not
+    credited (``margin.regimes.cross``): ``size × (mark − fill) = min(0, size ×
+    (mark − price))``.
+    """
+    if kind != PERP:
+        return price
+    return max(price, mark) if size > 0.0 else min(price, mark)
+
+
+def apply_order(inputs: MarginInputs, row: int, instrument: int, delta: float, price: float,
+                fee_rate: float) -> MarginInputs:
+    """The inputs after one order of account ``row`` fills in full (a copy; ``inputs`` is kept).
+
+    Booking follows the ledger (``sim.ledger``) so that re-evaluating the row
+    gives the post-trade equity of the pre-trade rules
+    (:meth:`MarginEngine.pretrade`; Binance USDⓈ-M cross mode, margin_methods.md
+    §3.3). With ``size = delta × contract_size`` and ``fee = |size| × price ×
+    fee_rate`` paid from the quote balance:
+
+    * perpetual: filled at ``fill`` = the worse of ``price`` and the mark for
+      the trader; adding moves the entry to the quantity-weighted average,
+      reducing realises ``closed × (fill − entry) × sign(position)`` into the
+      quote balance with the entry unchanged, a flip closes the old position
+      and opens the rest at ``fill``. The equity change is ``min(0, size ×
+      (mark − price)) − fee`` when the quote asset has no haircut;
+    * spot: the base balance gains ``size``, the quote balance pays ``size ×
+      price + fee`` (a negative balance is a borrow);
+    * option: the position gains ``delta`` (entry unchanged: options are valued
+      at their mark), the quote balance pays the premium ``size × price + fee``.
+
+    Posted isolated margin (``position_margin``) is left as it is.
+
+    Args:
+        inputs: State of the accounts.
+        row: Account (row of ``inputs``) placing the order.
+        instrument: Instrument of the order.
+        delta: Signed quantity (+ buys).
+        price: Expected execution price.
+        fee_rate: Fee rate charged on the order notional.
+
+    Returns:
+        New inputs whose ``collateral``, ``positions`` and ``entry_prices`` are
+        copies with row ``row`` updated; the other fields are shared.
+    """
+    s = inputs.specs
+    coll = np.array(inputs.collateral, dtype=np.float64)
+    pos = np.array(inputs.positions, dtype=np.float64)
+    entry = np.array(inputs.entry_prices, dtype=np.float64)
+    kind = int(s.kind[instrument])
+    size = delta * float(s.contract_size[instrument])
+    fee = abs(size) * price * fee_rate
+    quote = int(s.quote[instrument])
+    if kind == PERP:
+        mark = float(inputs.marks[instrument])
+        fill = _fill_price(kind, size, mark, price)
+        q0, e0 = pos[row, instrument], entry[row, instrument]
+        q1 = q0 + delta
+        cs = float(s.contract_size[instrument])
+        if q0 == 0.0 or q0 * delta > 0.0:  # open or add
+            entry[row, instrument] = (q0 * e0 + delta * fill) / q1
+        else:  # reduce, close or flip
+            closed = min(abs(delta), abs(q0))
+            coll[row, quote] += closed * cs * (fill - e0) * np.sign(q0)
+            if abs(delta) > abs(q0):
+                entry[row, instrument] = fill
+            elif q1 == 0.0:
+                entry[row, instrument] = 0.0
+        pos[row, instrument] = q1
+        coll[row, quote] -= fee
+    elif kind == SPOT:
+        coll[row, int(s.underlying[instrument])] += size
+        coll[row, quote] -= size * price + fee
+    else:
+        pos[row, instrument] += delta
+        coll[row, quote] -= size * price + fee
+    return replace(inputs, collateral=coll, positions=pos, entry_prices=entry)
+
+
+def reduces_exposure(inputs: MarginInputs, row: int, instrument: int, delta: float, price: float,
+                     fee_rate: float) -> bool:
+    """Whether an order only reduces its account's exposure (always accepted before trade).
+
+    The rule of ``margin.regimes.cross`` (Binance and dYdX allow reduce-only
+    orders whatever the margin): a perpetual or option position shrinks
+    without changing sign (``|q1| ≤ |q0|`` and ``q0 × q1 ≥ 0``); a spot buy
+    repays part or all of a borrow (``b0 < b1 ≤ 0``) without borrowing the
+    quote asset (quote balance after price and fee ``≥ 0``).
+
+    Args:
+        inputs: State of the accounts.
+        row: Account (row of ``inputs``) placing the order.
+        instrument: Instrument of the order.
+        delta: Signed quantity (+ buys).
+        price: Expected execution price.
+        fee_rate: Fee rate charged on the order notional.
+
+    Returns:
+        True when the order is reduce-only.
+    """
+    s = inputs.specs
+    if int(s.kind[instrument]) != SPOT:
+        q0 = float(inputs.positions[row, instrument])
+        q1 = q0 + delta
+        return abs(q1) <= abs(q0) and q0 * q1 >= 0.0
+    size = delta * float(s.contract_size[instrument])
+    b0 = float(inputs.collateral[row, int(s.underlying[instrument])])
+    b1 = b0 + size
+    c1 = (float(inputs.collateral[row, int(s.quote[instrument])]) - size * price
+          - abs(size) * price * fee_rate)
+    return b0 < 0.0 and b0 < b1 <= 0.0 and c1 >= 0.0
 
 
 _REGISTRY: dict[str, type[MarginEngine]] = {}

@@ -4,14 +4,14 @@ One seeded random book (default 100,000 accounts × 20 linear instruments, each
 on its own underlying; each account holds about a quarter of the instruments,
 so about 5 of 20) is revalued under one correlated Monte-Carlo set (default
 1,000 joint scenarios from a one-factor correlation, one-day horizon,
-:func:`margin.scenarios.correlated_scenarios`). Four ways compute every
+:func:`margin.methods.scenarios.correlated_scenarios`). Four ways compute every
 account's 99 % VaR and ES (k = ceil(0.01 × S) worst losses):
 
-1. the parallel kernel :func:`margin.kernels.tail_risk_tiled_parallel`: a
+1. the parallel kernel :func:`margin.methods.kernels.tail_risk_tiled_parallel`: a
    ``prange`` over tiles of accounts on all numba threads; per account a
    hand-written product over its non-zero exposures into a row buffer, then
    the screened exact top-k selection. It never calls BLAS;
-2. the serial kernel :func:`margin.kernels.tail_risk_tiled`: per tile of
+2. the serial kernel :func:`margin.methods.kernels.tail_risk_tiled`: per tile of
    accounts one BLAS product into a small buffer, then the same selection in
    serial numba code;
 3. plain numpy: the full product ``P = X @ U`` (accounts × scenarios) and
@@ -61,14 +61,14 @@ import time
 import numba
 import numpy as np
 
-from margin.kernels import (
+from margin.methods.kernels import (
     DEFAULT_PARALLEL_TILE_ROWS,
     DEFAULT_TILE_ROWS,
     tail_count,
     tail_risk_tiled,
     tail_risk_tiled_parallel,
 )
-from margin.scenarios import correlated_scenarios
+from margin.methods.scenarios import correlated_scenarios
 
 __all__ = ["blas_threads", "main", "make_book", "make_dense", "run_kernel", "run_numpy",
            "run_parallel", "run_python"]

@@ -223,7 +223,7 @@ class ContagionConfig:
             evaluates the owner's positions netted across protocols (one
             column per underlying); the owner's positive balances, wherever
             they sit, are placed on the protocols' shares of the requirement
-            by :func:`margin.optimisation.allocate_keeping_best` with each
+            by :func:`margin.risk.optimisation.allocate_keeping_best` with each
             protocol's own haircuts; every sub-account then reports the
             owner's equity, IM and MM scaled by one weight, so it is below
             maintenance exactly when the owner is, and orders of such owners

@@ -31,7 +31,7 @@ ledger gains rows.
    (wherever they sit), plus any surplus ``Σ_k max(U_k − R_k, 0)`` in quote, are
    placed on the requirement shares ``R_k = IM_u · IM_k / Σ_j IM_j`` (equal
    shares when no sub-account has a requirement) by
-   :func:`margin.optimisation.allocate_keeping_best`, with protocol ``p_k``'s
+   :func:`margin.risk.optimisation.allocate_keeping_best`, with protocol ``p_k``'s
    haircut ``h_{a,k}`` on asset ``a``: the least total shortfall and, among
    the placements that reach it, the one that leaves the most value spare. The
    owner's equity is ``E_u = Σ_k min(U_k, R_k) + Σ_k credited_k +
@@ -39,7 +39,7 @@ ledger gains rows.
    need counts where its haircut is smallest). With one asset whose haircut
    differs between the owner's protocols (``two_venues``: the receipt token
    aLP) the placement is in closed form
-   (:func:`margin.optimisation.allocate_keeping_best`: that asset first where
+   (:func:`margin.risk.optimisation.allocate_keeping_best`: that asset first where
    it is worth most, cash where it is worth least, then the rest of it);
    with several, a two-phase LP (``scipy.optimize.linprog``, HiGHS). A
    one-phase LP is not enough: its optimum is often not unique, and its
@@ -85,7 +85,7 @@ from typing import Any
 import numpy as np
 
 from margin.engine import PERP, MarginInputs, MarginResult
-from margin.optimisation import allocate_keeping_best
+from margin.risk.optimisation import allocate_keeping_best
 from sim.ledger import HolderKind
 
 

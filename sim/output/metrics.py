@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from margin.apc import max_n_step_increase, peak_to_trough
+from margin.methods.apc import max_n_step_increase, peak_to_trough
 
 __all__ = ["amplification", "annualised_vol", "max_drawdown", "summarize", "tail_metrics"]
 

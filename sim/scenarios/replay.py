@@ -1,7 +1,7 @@
 """Historical replay of real price paths from OHLCV CSV files (scenario ``replay``).
 
 The fundamental of each replayed asset follows a real price path read with
-:func:`margin.calibration.load_price_csv`, so any CSV with ``timestamp_utc,
+:func:`margin.risk.calibration.load_price_csv`, so any CSV with ``timestamp_utc,
 open, high, low, close, volume`` works. The shipped configs replay the Binance
 spot crash windows listed in ``shared/data/README.md`` (BTC/ETH hourly bars,
 Roshan7869/algotrading @4e790fea; October 2025 five-minute bars,
@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from margin.calibration import infer_interval, load_price_csv
+from margin.risk.calibration import infer_interval, load_price_csv
 from sim.scenarios.base import Scenario
 from sim.scenarios.gbm import CorrelatedGBM, factor
 from sim.scenarios.params import Params

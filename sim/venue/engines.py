@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from margin.engine import MarginEngine, make_engine
-from margin.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, TierTable, flat_table
+from margin.methods.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, TierTable, flat_table
 
 __all__ = ["BINANCE_TABLES", "build_engine", "tier_tables"]
 
@@ -86,7 +86,7 @@ def check_param_kinds(margin_cfg: Any, key: str = "margin") -> None:
         elif isinstance(default, float):
             check_number(k, value)
     if margin_cfg.name == "portfolio":
-        from margin.portfolio import PRESETS
+        from margin.regimes.portfolio import PRESETS
 
         under = _params(margin_cfg).get("underlyings", {})
         if not isinstance(under, Mapping):

@@ -1,0 +1,1 @@
+"""Tests of the margin package, mirroring its layout."""

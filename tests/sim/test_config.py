@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from margin.cross import CrossMarginEngine
-from margin.tiers import flat_table
+from margin.regimes.cross import CrossMarginEngine
+from margin.methods.tiers import flat_table
 from sim.config import ConfigError, load_config
 from sim.model import MarketModel
 

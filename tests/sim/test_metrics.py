@@ -36,7 +36,7 @@ def test_procyclicality_measures_skip_the_burn_in():
     rows are left out before the first posted step is looked for."""
     import pandas as pd
 
-    from margin.apc import peak_to_trough
+    from margin.methods.apc import peak_to_trough
     from sim.output.metrics import _posted
 
     im = pd.Series([0.0, 1.0, 10.0, 5.0, 20.0])

@@ -131,7 +131,7 @@ def test_spare_collateral_counts_at_its_best_haircut_when_cash_covers_the_requir
     10 % on beta); beta sub-account holds 5,000 USD and is short 1 BTC at
     60,000. Beta's share of the netted IM is 6,000: 5,000 USD and
     1,000 / 54,000 BTC cover it, the allocation that leaves the most value
-    spare (margin.optimisation, "Spare collateral"), so E_u = 6,000 +
+    spare (margin.risk.optimisation, "Spare collateral"), so E_u = 6,000 +
     (0.2 − 1/54) x 60,000 = 16,888.89. Covering it with BTC only (an equally
     optimal LP vertex, the one HiGHS returns without ``keep_best``) would give
     6,000 + 5,000 + (0.2 − 1/9) x 60,000 = 16,333.33.

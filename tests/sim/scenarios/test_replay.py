@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin.calibration import load_price_csv
+from margin.risk.calibration import load_price_csv
 from sim.config import ScenarioConfig, load_config
 from sim.scenarios import Replay, build_scenario, data_dir
 from sim.scenarios.replay import resolve_data_path
