@@ -34,8 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-SPOT = 0
-PERP = 1
+from margin.engine import SPOT  # the one definition of instrument kinds
 
 
 @njit(cache=True)

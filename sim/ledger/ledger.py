@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from margin.engine import PERP as _PERP
+from margin.engine import SPOT as _SPOT
 from sim.ledger import kernels
 
 __all__ = ["HolderKind", "InstrumentKind", "Ledger"]
@@ -76,10 +78,13 @@ class InstrumentKind(IntEnum):
     Attributes:
         SPOT: Spot pair; trades swap base and quote collateral.
         PERP: Linear perpetual future, margined and settled in its quote asset.
+
+    The values are :data:`margin.engine.SPOT` and :data:`margin.engine.PERP`, the
+    one definition of instrument kinds.
     """
 
-    SPOT = 0
-    PERP = 1
+    SPOT = _SPOT
+    PERP = _PERP
 
 
 _ROW_ARRAYS: dict[str, str] = {
