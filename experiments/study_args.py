@@ -1041,7 +1041,6 @@ def study_config(name: str, argv: Sequence[str] | None = None) -> Any:
     Raises:
         SystemExit: Status 2 after one line on stderr for a bad argument.
     """
-
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
         print(describe_schema(name))

@@ -52,7 +52,7 @@ def load_config(overrides: list[str] | None = None, *, validate_values: bool = T
         hydra_ov, _ = split_protocol_margin_overrides(list(overrides or []))
         check_overrides(hydra_ov, None)
         cfg = compose(config_name="config", overrides=hydra_ov)
-    except (OmegaConfBaseException, Exception) as exc:  # noqa: BLE001 - Hydra raises many types
+    except (OmegaConfBaseException, Exception) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(one_line(exc)) from None

@@ -156,7 +156,7 @@ def check_overrides(overrides: list[str], cfg: Any) -> None:
     for text in overrides:
         try:
             ov = parser.parse_override(text)
-        except Exception:  # noqa: BLE001, S112 - Hydra's own parse reports its error later
+        except Exception:  # noqa: BLE001 - Hydra's own parse reports its error later
             continue
         key = ov.key_or_group
         if ov.is_delete():

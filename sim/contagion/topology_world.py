@@ -47,8 +47,17 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["BORROWER_OWNER", "REGIMES", "TopologyWorld", "hop_distances", "open_borrowers",
-           "run_topology", "token_name", "topology_world", "topology_outcome"]
+__all__ = [
+    "BORROWER_OWNER",
+    "REGIMES",
+    "TopologyWorld",
+    "hop_distances",
+    "open_borrowers",
+    "run_topology",
+    "token_name",
+    "topology_outcome",
+    "topology_world",
+]
 
 BORROWER_OWNER = 999_999_997
 """Ledger owner id of the token-backed borrowers of :func:`open_borrowers`."""

@@ -188,7 +188,7 @@ class UniversalMargin:
         return rows[rows != int(row)]
 
     def is_member(self, rows: np.ndarray) -> np.ndarray:
-        """bool mask: which ``rows`` belong to a universal owner."""
+        """Bool mask: which ``rows`` belong to a universal owner."""
         self.groups()
         return np.fromiter((int(r) in self._group_of for r in np.asarray(rows).tolist()),
                            np.bool_, len(rows))

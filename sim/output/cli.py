@@ -71,7 +71,7 @@ def _fail(message: str, what: str = "config error", status: int = 2) -> None:
     raise SystemExit(status)
 
 
-def _summary_table(result) -> str:  # noqa: ANN001 - RunResult
+def _summary_table(result) -> str:
     s = result.summary
     lines = [f"{'instrument':<22}{'trades':>8}{'notional':>16}{'spread bps':>12}{'track bps':>11}"]
     for name, e in s["instruments"].items():
@@ -139,7 +139,7 @@ def _app(cfg: DictConfig) -> None:
             _fail(str(exc), "run stopped", 1)
         _record_failure(out_dir, f"run stopped: {exc}", status)
         return
-    except Exception as exc:  # noqa: BLE001 - one failing job must not stop a sweep
+    except Exception as exc:
         if not multirun:
             raise
         _record_failure(out_dir, f"{type(exc).__name__}: {_first_line(exc)}", status)

@@ -12,9 +12,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 __all__ = ["OKABE_ITO", "collateral_graph_figure", "contagion_matrix_figure", "depth_figure",
            "liquidation_figure", "margin_figure", "market_figure", "save"]

@@ -1,5 +1,6 @@
 """Arbitrageur: narrows planted mispricings to the band, respects capital, unwinds, and
-closes cross-venue gaps."""
+closes cross-venue gaps.
+"""
 
 from __future__ import annotations
 

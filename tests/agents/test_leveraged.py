@@ -1,5 +1,6 @@
 """Leveraged traders: reach the target leverage; top up, deleverage or sit near maintenance;
-re-enter after a close-out."""
+re-enter after a close-out.
+"""
 
 from __future__ import annotations
 

@@ -135,7 +135,8 @@ EXPLOIT_WORLD = ("protocols.0.insurance_fund=100000", "protocols.0.liquidation.b
 
 def test_exploit_shock_goes_through_the_waterfall_and_conserves_value():
     """4e5 taken out of alpha: the 1e5 fund pays first, 3e5 is recorded bad debt, aLP is
-    repriced by the receipt formula, and the ledger conserves value every step."""
+    repriced by the receipt formula, and the ledger conserves value every step.
+    """
     model = MarketModel(_cfg(*EXPLOIT_WORLD))
     for _ in range(5):
         model.step()
@@ -158,9 +159,10 @@ def test_exploit_shock_goes_through_the_waterfall_and_conserves_value():
 
 @pytest.mark.parametrize("impair", [True, False])
 def test_exploit_contagion_matrix_is_one_way_through_the_token(impair):
-    """alpha issues aLP held at beta, beta issues nothing: a shock at alpha costs beta's
+    """Alpha issues aLP held at beta, beta issues nothing: a shock at alpha costs beta's
     traders equity only through token impairment; a shock at beta never reaches alpha's
-    bad debt."""
+    bad debt.
+    """
     cfg = _cfg(*EXPLOIT_WORLD, f"contagion.token_impairment={str(impair).lower()}")
     out = contagion_matrix(lambda i: run_with_shock(cfg, i, 4e5, 10, kind="exploit"),
                            ["alpha", "beta"])

@@ -107,7 +107,8 @@ def _pi(L, b):
 @given(_networks())
 def test_en_equals_linear_program(net):
     """FDA = argmax Σp s.t. 0 <= p <= p̄, p <= e + Πᵀp (the greatest clearing vector is the
-    componentwise maximum of that set, so the LP optimum is unique)."""
+    componentwise maximum of that set, so the LP optimum is unique).
+    """
     L, e, b = net
     n = len(e)
     r = eisenberg_noe(L, e, b)

@@ -1,5 +1,6 @@
 """The default world: a crash with every agent type liquidates, conserves value, and
-runs under every regime; without leveraged traders nobody is liquidated."""
+runs under every regime; without leveraged traders nobody is liquidated.
+"""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def test_annualised_vol_of_a_known_path():
 
 def test_procyclicality_measures_skip_the_burn_in():
     """The start-up build-up (margin from zero) would dominate peak-to-trough; the burn-in
-    rows are left out before the first posted step is looked for."""
+    rows are left out before the first posted step is looked for.
+    """
     import pandas as pd
 
     from margin.methods.apc import peak_to_trough
@@ -55,7 +56,8 @@ def test_burn_in_is_validated():
 
 def test_capital_efficiency_counts_spot_and_haircuts(tmp_path):
     """spot_notional / haircut_margin by a plain loop over the protocol's rows; the summary
-    ratio is (perp + spot notional) / (IM + haircut margin), means over the run."""
+    ratio is (perp + spot notional) / (IM + haircut margin), means over the run.
+    """
     from sim.output.runner import run
 
     r = run(["agents=minimal", "scenario=calm", "steps=30", "agents.noise.n=20",

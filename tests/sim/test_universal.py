@@ -87,7 +87,8 @@ def test_universal_engine_nets_an_offsetting_cross_venue_pair():
 
 def test_spread_charge_counts_matched_cross_venue_pairs_only():
     """Long 2 BTC on alpha, short 1 BTC on beta, long 3 ETH on beta: one BTC spread
-    (ETH is on one side only), 2 % of 60,000 = 1,200; no charge at rate 0."""
+    (ETH is on one side only), 2 % of 60,000 = 1,200; no charge at rate 0.
+    """
     for rate, want in ((0.02, 1_200.0), (0.0, 0.0)):
         model = world(True, f"contagion.universal_spread_charge={rate}")
         rows = owner_on_both(model, (10_000.0, 10_000.0),
@@ -301,7 +302,8 @@ def test_universal_pretrade_rejects_what_the_pooled_collateral_cannot_carry():
 def test_universal_regime_picks_the_netting_engine():
     """``contagion.universal_regime=portfolio`` nets with the portfolio preset whatever the
     run's top-level ``margin``: the same owner figures as a run whose ``margin`` is that
-    preset (the protocols' own engines are flat cross in both), and not the flat 6,000."""
+    preset (the protocols' own engines are flat cross in both), and not the flat 6,000.
+    """
     pair = [(A_BTC, 2.0, 60_000.0), (B_BTC, -1.0, 60_000.0)]
     proto_flat = [o for o in UM if not o.startswith(("margin.", "+margin."))]
     worlds = {
@@ -328,7 +330,8 @@ def test_bankrupt_sub_account_draws_on_the_owners_other_venue_first(cover):
     """Alpha: 5,000 USD, no position; beta: long 10 ETH @ 3,000 on 1,000 USD. ETH falls to
     2,000: beta's sub-account is 9,000 short. With the cover the owner's 5,000 on alpha pays
     first and beta's fund 4,000; without it beta's fund pays all 9,000 and alpha keeps its
-    cash. Value is conserved either way."""
+    cash. Value is conserved either way.
+    """
     model = world(True, f"contagion.universal_cover={str(cover).lower()}")
     a, b = owner_on_both(model, (5_000.0, 1_000.0), [(B_ETH, 10.0, 3_000.0)])
     model.asset_prices[2] = model.fundamental[2] = 2_000.0
