@@ -122,7 +122,9 @@ class NoiseTraderPopulation(mesa.Agent):
         ev["kind"] = np.where(is_market, MARKET, LIMIT)
         bid, ask = view.best_bid(j), view.best_ask(j)
         passive = ref * (1.0 - side * offset)
-        through = np.where(side > 0, ask if ask is not None else ref, bid if bid is not None else ref)
+        through = np.where(
+            side > 0, ask if ask is not None else ref, bid if bid is not None else ref
+        )
         through = through * (1.0 + side * offset)
         price = np.where(marketable, through, passive)
         ev["price"] = np.where(is_market, 0, inst.ticks(price, 0))

@@ -40,8 +40,17 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CONF_DIR", "RowCheckpoint", "StudyArgError", "StudyRuns", "StudyRunsFailed", "load_study_config",
-           "run_and_aggregate", "start_study", "study_exit"]
+__all__ = [
+    "CONF_DIR",
+    "RowCheckpoint",
+    "StudyArgError",
+    "StudyRuns",
+    "StudyRunsFailed",
+    "load_study_config",
+    "run_and_aggregate",
+    "start_study",
+    "study_exit",
+]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 

@@ -765,7 +765,10 @@ _TOPOLOGY_WORLD_SETS = (
     "agents.momentum.n", "agents.arbitrageur.enabled", "protocols.0.spot", "protocols.0.assets",
     "protocols.0.insurance_fund", "protocols.0.liquidation.bad_debt",
     "contagion.token_impairment", "output.figures", "progress")
-"""Run-config keys :func:`sim.contagion.topology_world.topology_world` sets after the user's overrides."""
+"""Run-config keys that :func:`sim.contagion.topology_world.topology_world` sets itself.
+
+They are applied after the user's overrides.
+"""
 
 
 def _topology_rules(c: dict[str, Any]) -> None:

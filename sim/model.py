@@ -133,7 +133,10 @@ class MarketModel(mesa.Model):
 
     @contextmanager
     def in_stream(self, p: int) -> Iterator[None]:
-        """Protocol ``p``'s random stream is :attr:`rng` inside the block (the one place it is set)."""
+        """Protocol ``p``'s random stream is :attr:`rng` inside the block.
+
+        The one place where the active stream is set.
+        """
         prev = self._rng_active
         self._rng_active = self._rng_streams[p]
         try:
@@ -172,7 +175,9 @@ class MarketModel(mesa.Model):
                                                       len(cfg.protocols))
         self._rng_streams = protocol_streams(int(cfg.seed), len(cfg.protocols),
                                              self.per_protocol_rng, self._rng_base)
-        self.check_invariants = cfg.check_invariants if check_invariants is None else check_invariants
+        self.check_invariants = (
+            cfg.check_invariants if check_invariants is None else check_invariants
+        )
         self.conservation = ConservationMonitor()
         m = cfg.market
         self.asset_names: list[str] = [m.quote, *[a.name for a in m.assets], *token_names(cfg)]
@@ -232,7 +237,7 @@ class MarketModel(mesa.Model):
         self._rows_cache: dict[int, tuple[tuple[int, Any], np.ndarray]] = {}
         self.margin_state: dict[int, tuple[np.ndarray, Any]] = {}
         self.universal = None
-        """:class:`~sim.contagion.universal.UniversalMargin` with ``contagion.universal_margin``, else None."""
+        """:class:`~sim.contagion.universal.UniversalMargin` if ``universal_margin``, else None."""
         if cfg.contagion.universal_margin:
             from sim.config import universal_margin_config
             from sim.contagion.universal import UniversalMargin
@@ -549,7 +554,9 @@ class MarketModel(mesa.Model):
             n = inst.name
             names += [f"{n}.mid", f"{n}.spread_bps", f"{n}.last", f"{n}.volume", f"{n}.notional",
                       f"{n}.trades", f"{n}.depth_1pct"]
-            names += [f"{n}.depth_{side}_{b * 100:g}pct" for side in ("bid", "ask") for b in DEPTH_BANDS]
+            names += [
+                f"{n}.depth_{side}_{b * 100:g}pct" for side in ("bid", "ask") for b in DEPTH_BANDS
+            ]
             if inst.is_perp:
                 names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
         for p in self.protocols:
@@ -573,7 +580,10 @@ class MarketModel(mesa.Model):
                 for t in self.tokens.tokens if t.issuer != p.index]
 
     def _depth_within(self, j: int, frac: float) -> float:
-        """Resting quantity (base units, both sides) within ``frac`` of the mid (best 1,000 levels)."""
+        """Resting quantity (base units, both sides) within ``frac`` of the mid.
+
+        Counts the best 1,000 levels of each side.
+        """
         book = self.books[j]
         mid = book.mid()
         if mid is None:

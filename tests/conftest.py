@@ -6,7 +6,14 @@ import pytest
 
 from sim.config import load_config
 
-SMALL = ["agents=minimal", "scenario=calm", "steps=150", "agents.noise.n=40", "output.figures=false", "progress=false"]
+SMALL = [
+    "agents=minimal",
+    "scenario=calm",
+    "steps=150",
+    "agents.noise.n=40",
+    "output.figures=false",
+    "progress=false",
+]
 
 
 @pytest.fixture

@@ -25,6 +25,14 @@ def test_ci_runs_readmes_test_command():
     assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
+def test_ci_runs_ruff_before_the_tests():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    _, test_cmd = _commands()
+    lint = [i for i, ln in enumerate(lines) if ln.endswith(".venv/bin/ruff check .")]
+    assert lint and lint[0] < lines.index(test_cmd)
+    assert "ruff" in (ROOT / "pyproject.toml").read_text()
+
+
 def test_conf_is_shipped_as_package_data():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"conf*"' in pyproject and "**/*.yaml" in pyproject

@@ -1,4 +1,4 @@
-"""The order book on its own, at its short public path: ``from sim.market.book import OrderBook, Side``.
+"""The order book on its own, at its short public path: ``from sim.book import OrderBook``.
 
 A thin re-export of :mod:`sim.market.book` (where the book lives) for the names
 users call: the per-call :class:`OrderBook`, :class:`Side` and the event and

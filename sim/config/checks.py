@@ -1,4 +1,4 @@
-"""The one validation dialect: ``<key> = <value> is invalid: <rule>``, raised as :class:`ConfigError`.
+"""The one validation dialect: ``<key> = <value> is invalid: <rule>`` as :class:`ConfigError`.
 
 The project's rule for bad input (README, "Configuration"): stop with one line
 naming the key, the value given and what is allowed. Every check of a run
@@ -12,8 +12,15 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
-__all__ = ["MAX_MAGNITUDE", "ConfigError", "check_bool", "check_choice", "check_int", "check_number",
-           "invalid"]
+__all__ = [
+    "MAX_MAGNITUDE",
+    "ConfigError",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "invalid",
+]
 
 MAX_MAGNITUDE = 1e15
 """Largest size of a number without a bound of its own: no amount, count or rate of a

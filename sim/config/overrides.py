@@ -38,7 +38,11 @@ def one_line(exc: BaseException) -> str:
             parts.append(lines[0])
             for i, ln in enumerate(lines[1:], start=1):
                 if ln.startswith("Available options"):
-                    opts = [o for o in lines[i + 1 :] if o.isidentifier() or o.replace("-", "_").isidentifier()]
+                    opts = [
+                        o
+                        for o in lines[i + 1 :]
+                        if o.isidentifier() or o.replace("-", "_").isidentifier()
+                    ]
                     parts.append(ln.rstrip(":") + ": " + ", ".join(opts))
                     break
         seen = seen.__cause__

@@ -197,8 +197,9 @@ def _validate_contagion(c: Any, n_protocols: int) -> None:
 
 
 def universal_margin_config(c: Any, default: Any = None) -> Any:
-    """The margin config of the universal engine: ``contagion.universal_regime``'s preset,
-    or ``default`` (the run's ``margin``) when it is empty.
+    """The margin config of the universal engine.
+
+    ``contagion.universal_regime``'s preset, or ``default`` (the run's ``margin``) when it is empty.
 
     Raises:
         ConfigError: An unknown preset name (one line listing the known ones).
@@ -362,8 +363,10 @@ def check_schema(cfg: Any, path: str = "") -> None:
             raise _unknown_key(path, str(key), cfg._get_node(key)._value(), fields)
     for name in fields:
         if name not in cfg:
-            raise ConfigError(f"{path}{name} is invalid: the key was deleted (~{path}{name}) but the "
-                         f"run needs it; set a value instead")
+            raise ConfigError(
+                f"{path}{name} is invalid: the key was deleted (~{path}{name}) but the "
+                f"run needs it; set a value instead"
+            )
         node = cfg._get_node(name)
         if isinstance(node, DictConfig) and not node._is_none() and not node._is_interpolation():
             check_schema(node, f"{path}{name}.")

@@ -37,7 +37,7 @@ def protocol_streams(seed: int, n_protocols: int, per_protocol: bool,
 
 
 def uses_protocol_streams(rng_streams: str, n_protocols: int) -> bool:
-    """Whether ``contagion.rng_streams`` asks for per-protocol streams (``auto``: several protocols)."""
+    """Whether ``contagion.rng_streams`` asks for per-protocol streams (``auto``: >1 protocol)."""
     return rng_streams == "per_protocol" or (rng_streams == "auto" and n_protocols > 1)
 
 

@@ -156,8 +156,10 @@ def topology_world(A: Any, *, regime: str = "portfolio", holding_usd: float = 10
         ltv: Loan-to-value of those loans; at most ``1 - haircut`` (a loan
             must start within margin).
         insurance_fund: Every protocol's insurance fund (quote).
-        steps, noise, leveraged, seed: Run length, noise and leveraged traders
-            per protocol, seed.
+        steps: Run length in steps.
+        noise: Noise traders per protocol.
+        leveraged: Leveraged traders per protocol.
+        seed: The run's seed.
         leverage: ``(min, max)`` target leverage of the leveraged traders.
         token_impairment: The ``contagion.token_impairment`` switch.
         overrides: Further Hydra overrides of the run config (applied first).
@@ -294,7 +296,7 @@ def run_topology(world: TopologyWorld, shocked: int | None, shock_fraction: floa
 
 
 def hop_distances(A: Any, source: int) -> np.ndarray:
-    """Hops from ``source`` along holder links (``j -> i`` when ``A[i, j] > 0``); -1 if unreachable."""
+    """Hops from ``source`` along holder links (``j -> i`` when ``A[i, j] > 0``); -1: unreached."""
     a = _exposures(A)
     n = a.shape[0]
     dist = np.full(n, -1, dtype=np.int64)

@@ -96,7 +96,7 @@ MULTI_VENUE_OWNER = 1_000_000_000
 
 
 def canonical_columns(kind: np.ndarray, underlying: np.ndarray) -> np.ndarray:
-    """Column of each instrument in the netted account: perps map to the first perp on their underlying.
+    """Column of each instrument in the netted account: a perp maps to its underlying's first perp.
 
     Args:
         kind: int64[n_instruments] instrument kinds.

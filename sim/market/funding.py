@@ -17,7 +17,9 @@ import numpy as np
 __all__ = ["FundingClock", "binance_mark_price", "funding_rate", "mark_price"]
 
 
-def funding_rate(avg_premium: float, interest_rate: float, premium_clamp: float, cap: float) -> float:
+def funding_rate(
+    avg_premium: float, interest_rate: float, premium_clamp: float, cap: float
+) -> float:
     """Binance funding rate from the interval's average premium index."""
     inner = min(max(interest_rate - avg_premium, -premium_clamp), premium_clamp)
     return float(min(max(avg_premium + inner, -cap), cap))

@@ -54,7 +54,10 @@ class Instrument:
         return np.asarray(lots, dtype=np.float64) * self.lot_size
 
     def ticks(self, price: np.ndarray | float, side: int = 0) -> np.ndarray:
-        """Quote-unit prices to ticks (>= 1): side +1 rounds down (bids), -1 up (asks), 0 nearest."""
+        """Quote-unit prices to ticks (>= 1): side +1 rounds down (bids), -1 up (asks), 0 nearest.
+
+        Returns int64 ticks.
+        """
         x = np.asarray(price, dtype=np.float64) / self.tick_size
         if side > 0:
             t = np.floor(x + 1e-9)
@@ -66,4 +69,6 @@ class Instrument:
 
     def lots(self, qty: np.ndarray | float) -> np.ndarray:
         """Base units to whole lots (rounded to nearest, at least 1)."""
-        return np.maximum(np.rint(np.asarray(qty, dtype=np.float64) / self.lot_size), 1).astype(np.int64)
+        return np.maximum(np.rint(np.asarray(qty, dtype=np.float64) / self.lot_size), 1).astype(
+            np.int64
+        )

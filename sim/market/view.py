@@ -153,7 +153,9 @@ class MarketView:
         for prows, res in self._m.margin_state.values():
             pos = np.searchsorted(prows, rows)
             pos = np.clip(pos, 0, max(len(prows) - 1, 0))
-            hit = (len(prows) > 0) & (prows[pos] == rows) if len(prows) else np.zeros(len(rows), bool)
+            hit = (
+                (len(prows) > 0) & (prows[pos] == rows) if len(prows) else np.zeros(len(rows), bool)
+            )
             out[0, hit] = res.equity[pos[hit]]
             out[1, hit] = res.initial[pos[hit]]
             out[2, hit] = res.maintenance[pos[hit]]

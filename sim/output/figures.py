@@ -62,7 +62,10 @@ def market_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
         ax.set_xlabel("step")
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    files = {"figure_market_png": out_dir / "market.png", "figure_market_pdf": out_dir / "market.pdf"}
+    files = {
+        "figure_market_png": out_dir / "market.png",
+        "figure_market_pdf": out_dir / "market.pdf",
+    }
     fig.savefig(files["figure_market_png"], dpi=120)
     fig.savefig(files["figure_market_pdf"], metadata={"CreationDate": None, "Producer": None})
     plt.close(fig)
@@ -72,7 +75,10 @@ def market_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
 def save(fig: Any, out_dir: Path, name: str) -> dict[str, Path]:
     """Write ``name.png`` and ``name.pdf`` (no timestamps in the PDF) and close the figure."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {f"figure_{name}_png": out_dir / f"{name}.png", f"figure_{name}_pdf": out_dir / f"{name}.pdf"}
+    files = {
+        f"figure_{name}_png": out_dir / f"{name}.png",
+        f"figure_{name}_pdf": out_dir / f"{name}.pdf",
+    }
     fig.tight_layout()
     fig.savefig(files[f"figure_{name}_png"], dpi=120)
     fig.savefig(files[f"figure_{name}_pdf"], metadata={"CreationDate": None, "Producer": None})
@@ -88,9 +94,16 @@ def margin_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
     quote = model.asset_names[0]
     for c, name in enumerate(protos):
         ax = axes[0, c]
-        for k, (col, label) in enumerate((("equity", "equity"), ("initial_margin", "initial margin"),
-                                          ("maintenance_margin", "maintenance margin"))):
-            ax.plot(ts["step"], ts[f"{name}.{col}"] / 1e6, color=OKABE_ITO[k + 1], lw=1.0, label=label)
+        for k, (col, label) in enumerate(
+            (
+                ("equity", "equity"),
+                ("initial_margin", "initial margin"),
+                ("maintenance_margin", "maintenance margin"),
+            )
+        ):
+            ax.plot(
+                ts["step"], ts[f"{name}.{col}"] / 1e6, color=OKABE_ITO[k + 1], lw=1.0, label=label
+            )
         ax.set_title(f"{name}: traders' equity and requirements")
         ax.set_yscale("log")
         ax.set_ylabel(f"million {quote} (log scale)")
@@ -158,7 +171,9 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
     for c, asset in enumerate(assets):
         a_idx = c + 1  # asset index in the world (the quote asset is 0)
         ax = axes[0, c]
-        ax.plot(ts["step"], ts[f"{asset}.fundamental"], color=OKABE_ITO[0], lw=1.0, label="fundamental")
+        ax.plot(
+            ts["step"], ts[f"{asset}.fundamental"], color=OKABE_ITO[0], lw=1.0, label="fundamental"
+        )
         perps = [i for i in model.instruments if model.asset_names[i.base] == asset and i.is_perp]
         for inst in perps:
             ax.plot(ts["step"], ts[f"{inst.name}.mid"], color=OKABE_ITO[5], lw=0.8,

@@ -132,7 +132,9 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "mean_spread_bps": _f(np.nanmean(ts[f"{n}.spread_bps"])) if ok.any() else None,
             "median_depth_1pct": _f(np.median(ts[f"{n}.depth_1pct"])),
             "two_sided_share": _f(ok.mean()),
-            "tracking_error_bps": _f(np.mean(np.abs(mid[ok] / fund[ok] - 1.0)) * 1e4) if ok.any() else None,
+            "tracking_error_bps": _f(np.mean(np.abs(mid[ok] / fund[ok] - 1.0)) * 1e4)
+            if ok.any()
+            else None,
             "mid_vol_annualised": _f(annualised_vol(mid, dt)),
             "final_mid": _f(mid[-1]),
             "max_drawdown": _f(max_drawdown(mid)),
@@ -179,7 +181,7 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
 
 
 def _insurance(model: Any, p: Any) -> dict[str, Any]:
-    """The fund's marked books for ``summary.json`` (:mod:`sim.venue.insurance`, module docstring)."""
+    """The fund's marked books for ``summary.json`` (see :mod:`sim.venue.insurance`)."""
     st = model.insurance_state(p)
     names = [i.name for i in model.instruments]
     totals = model.liquidation.totals.get(p.index, {})

@@ -1,5 +1,6 @@
-"""Arbitrageur: narrows planted mispricings to the band, respects capital, unwinds, and
-closes cross-venue gaps.
+"""Arbitrageur.
+
+Narrows planted mispricings to the band, respects capital, unwinds, and closes cross-venue gaps.
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from tests.agents.fixed_path import FixedPath
 
 
 def _world(two_venues: bool = False) -> MarketModel:
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "agents.market_maker.per_book=0",
-                       "output.figures=false"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "agents.market_maker.per_book=0",
+            "output.figures=false",
+        ]
+    )
     if two_venues:
         cfg.protocols[0].spot = False
         cfg.protocols.append(ProtocolConfig(name="beta", spot=False))

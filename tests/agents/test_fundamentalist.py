@@ -17,8 +17,16 @@ from tests.agents.fixed_path import FixedPath
 
 def _world(seed: int = 1) -> MarketModel:
     """Spot and perp books with no maker and no noise: the test sets the book by hand."""
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "agents.market_maker.per_book=0", "output.figures=false",
-                       f"seed={seed}"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "agents.market_maker.per_book=0",
+            "output.figures=false",
+            f"seed={seed}",
+        ]
+    )
     model = MarketModel(cfg, check_invariants=True)
     FixedPath(model)
     return model

@@ -1,5 +1,6 @@
-"""Leveraged traders: reach the target leverage; top up, deleverage or sit near maintenance;
-re-enter after a close-out.
+"""Leveraged traders: reach the target leverage.
+
+Top up, deleverage or sit near maintenance; re-enter after a close-out.
 """
 
 from __future__ import annotations
@@ -57,9 +58,17 @@ class Ladder(mesa.Agent):
 def _world(rule: str = "top_up", n: int = 6, leverage: float = 10.0, long_share: float = 1.0,
            **kw) -> tuple[MarketModel, LeveragedTraderPopulation, FixedPath]:
     """Perps only, flat 5 % / 3 % requirements (dYdX v4 large caps), ladder liquidity."""
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "agents.market_maker.per_book=0",
-                       "protocols.0.spot=false", "margin.params.tiers=flat",
-                       "output.figures=false"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "agents.market_maker.per_book=0",
+            "protocols.0.spot=false",
+            "margin.params.tiers=flat",
+            "output.figures=false",
+        ]
+    )
     model = MarketModel(cfg, check_invariants=True)
     path = FixedPath(model)
     for inst in model.instruments:
@@ -95,7 +104,7 @@ def test_traders_reach_their_target_leverage():
 
 
 def test_per_trader_targets_span_the_configured_range():
-    model, pop, _ = _world(n=200, leverage=2.0, leverage_max=20.0)
+    _model, pop, _ = _world(n=200, leverage=2.0, leverage_max=20.0)
     assert pop.leverage.min() >= 2.0 and pop.leverage.max() <= 20.0
     assert np.median(pop.leverage) == pytest.approx(np.sqrt(40.0), rel=0.15)  # log-uniform
     assert len(set(pop.instrument.tolist())) == 2

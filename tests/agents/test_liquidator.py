@@ -28,9 +28,19 @@ MID = 58_500.0
 
 @functools.lru_cache(maxsize=1)
 def _cfg():
-    return load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false", "protocols.0.spot=false",
-                        "margin.params.tiers=flat", "+margin.params.imr=0.1",
-                        "+margin.params.mmr=0.05", "agents.market_maker.per_book=0"])
+    return load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "output.figures=false",
+            "protocols.0.spot=false",
+            "margin.params.tiers=flat",
+            "+margin.params.imr=0.1",
+            "+margin.params.mmr=0.05",
+            "agents.market_maker.per_book=0",
+        ]
+    )
 
 
 def post_ladder(model, levels=20, qty=0.5):
@@ -83,7 +93,7 @@ def give(model, row, qty):
     lg.settle_fills(BTC, [seller], [buyer], [1], [MID], [abs(qty)], 0.0, 0.0,
                     model.protocols[0].treasury)
     for r in (row, other):
-        model.books[BTC].set_position(r, int(round(lg.position[r, BTC] / 0.001)))
+        model.books[BTC].set_position(r, int(round(lg.position[r, BTC] / 0.001)))  # noqa: RUF046 - numpy floats
 
 
 # Taking 1 BTC: bonus 0.5 x 1 % x 58,500 = 292.5; selling it walks 0.5 @ 58,495 and
@@ -92,7 +102,7 @@ PROFIT_1BTC = 292.5 - 7.5 - 0.0005 * 58_492.5
 
 
 def test_accepts_a_profitable_offer():
-    model, liq = world()
+    _model, liq = world()
     assert liq.offer(offer()) == pytest.approx(1.0)
     assert liq.offer(offer(-1.0)) == pytest.approx(1.0)  # a short: buys back from the asks
 
@@ -101,12 +111,12 @@ def test_accepts_a_profitable_offer():
                                                   (PROFIT_1BTC + 0.01, 0.0)])
 def test_profit_threshold_is_bonus_minus_impact_minus_fee(min_profit, expected):
     # halving to 0.5 BTC earns 146.25 - 2.5 - 14.62 < the threshold: it passes
-    model, liq = world(LiquidatorConfig(n=1, min_profit=min_profit))
+    _model, liq = world(LiquidatorConfig(n=1, min_profit=min_profit))
     assert liq.offer(offer()) == pytest.approx(expected)
 
 
 def test_passes_without_a_bonus():
-    model, liq = world()
+    _model, liq = world()
     assert liq.offer(offer(fee_rate=0.0)) == 0.0
     assert liq.offer(offer(margin_left=0.0)) == 0.0  # fee capped at a margin of zero
 
@@ -119,7 +129,7 @@ def test_sizes_to_what_the_book_absorbs_and_passes_on_an_empty_book():
 
 
 def test_latency_is_measured_from_first_seen():
-    model, liq = world(LiquidatorConfig(n=1, latency_steps=2))
+    _model, liq = world(LiquidatorConfig(n=1, latency_steps=2))
     assert liq.offer(offer(step=6, first_seen=5)) == 0.0
     assert liq.offer(offer(step=7, first_seen=5)) == pytest.approx(1.0)
 
@@ -127,7 +137,7 @@ def test_latency_is_measured_from_first_seen():
 @pytest.mark.parametrize("capital, expected", [(0.0, 0.0), (3000.0, 0.512), (1e6, 1.0)])
 def test_capital_limits_through_initial_margin(capital, expected):
     # headroom / (IM rate x mark) = 3,000 / (0.1 x 58,500) = 0.5128 BTC
-    model, liq = world(LiquidatorConfig(n=1, capital=capital))
+    _model, liq = world(LiquidatorConfig(n=1, capital=capital))
     assert liq.offer(offer()) == pytest.approx(expected)
 
 
@@ -143,7 +153,7 @@ def test_inventory_still_held_uses_up_margin(evaluated):
 
 
 def test_throughput_cap_per_step():
-    model, liq = world(LiquidatorConfig(n=1, max_notional_per_step=30_000.0))
+    _model, liq = world(LiquidatorConfig(n=1, max_notional_per_step=30_000.0))
     assert liq.offer(offer(step=5)) == pytest.approx(0.512)  # 30,000 / 58,500
     assert liq.offer(offer(step=5)) == 0.0  # 48 USD of room left: less than a lot
     assert liq.offer(offer(step=6, first_seen=6)) == pytest.approx(0.512)

@@ -37,7 +37,16 @@ def test_inventory_skews_the_reservation_price():
 
 
 def _maker_world(extra=()):
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "output.figures=false", "protocols.0.spot=false", *extra])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "output.figures=false",
+            "protocols.0.spot=false",
+            *extra,
+        ]
+    )
     return MarketModel(cfg)
 
 
@@ -108,7 +117,15 @@ def test_withdrawal_factors():
 
 def test_withdrawal_leaves_a_calm_run_unchanged():
     def run(enabled):
-        cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=40", "output.figures=false", "steps=150"])
+        cfg = load_config(
+            [
+                "agents=minimal",
+                "scenario=calm",
+                "agents.noise.n=40",
+                "output.figures=false",
+                "steps=150",
+            ]
+        )
         model = MarketModel(cfg)
         for m in model.makers:
             m.withdrawal = LiquidityWithdrawalConfig(enabled=enabled)

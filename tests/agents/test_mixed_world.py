@@ -1,5 +1,6 @@
-"""All trader populations together in the default world: they trade, the ledger
-conserves, and a seed reproduces the run.
+"""All trader populations together in the default world.
+
+They trade, the ledger conserves, and a seed reproduces the run.
 
 ``build_traders`` is the construction ``sim.world.build_agents`` performs
 for these agents (one population of each kind per protocol, one arbitrageur
@@ -55,7 +56,16 @@ def build_traders(model: MarketModel, fund: FundamentalistConfig, mom: MomentumC
 
 
 def _run(steps: int = 200):
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=60", "output.figures=false", f"steps={steps}", "seed=3"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=60",
+            "output.figures=false",
+            f"steps={steps}",
+            "seed=3",
+        ]
+    )
     model = MarketModel(cfg, check_invariants=True)
     built = build_traders(model, FundamentalistConfig(n=20), MomentumConfig(n=20),
                           LeveragedConfig(n=20), ArbitrageurConfig())

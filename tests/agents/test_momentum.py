@@ -32,7 +32,15 @@ class TrendPath:
 
 def _run(drift: float, steps: int = 40, **kw) -> tuple[MarketModel, MomentumPopulation]:
     """Perp books quoted by the Avellaneda-Stoikov maker around a trending index."""
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "protocols.0.spot=false", "output.figures=false"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "protocols.0.spot=false",
+            "output.figures=false",
+        ]
+    )
     model = MarketModel(cfg, check_invariants=True)
     TrendPath(model, drift)
     mcfg = MomentumConfig(**{"n": 20, "trade_prob": 0.5, **kw})
@@ -70,7 +78,15 @@ def test_nobody_trades_during_warm_up():
 
 def test_signal_is_a_t_statistic_of_an_iid_series():
     # the EWMA t-statistic of i.i.d. returns is about N(0, 1) whatever the half-life
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=0", "protocols.0.spot=false", "output.figures=false"])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=0",
+            "protocols.0.spot=false",
+            "output.figures=false",
+        ]
+    )
     model = MarketModel(cfg)
     pop = MomentumPopulation(model, [model.instruments[0].index],
                              MomentumConfig(n=400, halflife_min_steps=3, halflife_max_steps=30,

@@ -10,7 +10,16 @@ from sim.model import MarketModel
 
 
 def _run(extra, steps=120):
-    cfg = load_config(["agents=minimal", "scenario=calm", "agents.noise.n=60", "output.figures=false", f"steps={steps}", *extra])
+    cfg = load_config(
+        [
+            "agents=minimal",
+            "scenario=calm",
+            "agents.noise.n=60",
+            "output.figures=false",
+            f"steps={steps}",
+            *extra,
+        ]
+    )
     model = MarketModel(cfg)
     for _ in range(steps):
         model.step()
@@ -30,7 +39,9 @@ def test_resting_orders_expire_after_their_lifetime():
         noise_ids = live["order_id"][np.isin(live["owner"], list(accounts))]
         tracked = dict(zip(pop._live_id.tolist(), pop._live_expiry.tolist(), strict=True))
         for oid in noise_ids.tolist():
-            assert tracked.get(oid, -1) > model.steps  # every live noise order is tracked, unexpired
+            assert (
+                tracked.get(oid, -1) > model.steps
+            )  # every live noise order is tracked, unexpired
     assert np.all(pop._live_expiry > model.steps)
 
 

@@ -25,7 +25,9 @@ def test_gbm_recovers_vol_and_correlation():
 
 def test_gbm_log_drift_is_mu_minus_half_sigma_squared():
     # one-year steps: iid log returns with mean mu - sigma^2/2 (standard error ~0.006 here)
-    g = CorrelatedGBM(np.array([1.0, 1.0]), np.array([0.5, 0.9]), np.array([0.1, 0.3]), np.eye(2), 1.0)
+    g = CorrelatedGBM(
+        np.array([1.0, 1.0]), np.array([0.5, 0.9]), np.array([0.1, 0.3]), np.eye(2), 1.0
+    )
     rng = np.random.default_rng(2)
     r = np.empty((20000, 2))
     for i in range(len(r)):

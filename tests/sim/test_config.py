@@ -64,7 +64,10 @@ def test_user_engine_with_a_bad_parameter_is_a_one_line_error():
         ("protocols.0.stp=sometimes", "protocols[0].stp"),
         ("agents.noise.order_prob=1.5", "agents.noise.order_prob"),
         ("+margin.params.mmr=0.5", "margin (cross)"),
-        ("margin.params.tiers=flat,+margin.params.imr=0.1,+margin.params.mmr=0.5", "margin (cross)"),
+        (
+            "margin.params.tiers=flat,+margin.params.imr=0.1,+margin.params.mmr=0.5",
+            "margin (cross)",
+        ),
         ("+margin.params.colour=1", "margin (cross)"),
         ("margin=static", None),
         ("nonsense=1", "nonsense"),
@@ -116,7 +119,9 @@ def test_protocol_margin_switches_regime_on_two_venues_and_reverts():
     assert cfg.protocols[1].margin.name == "cross"
     assert dict(cfg.protocols[1].margin.haircuts) == {"USD": 0.0, "BTC": 0.2}
     assert cfg.protocols[0].margin.name == "cross"
-    assert load_config(["protocols=two_venues", "protocols.1.margin=null"]).protocols[1].margin is None
+    assert (
+        load_config(["protocols=two_venues", "protocols.1.margin=null"]).protocols[1].margin is None
+    )
 
 
 @pytest.mark.parametrize(("override", "key"), [

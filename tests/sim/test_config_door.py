@@ -92,7 +92,9 @@ def test_a_run_whose_prices_leave_the_books_range_stops_with_one_line():
     model = MarketModel(load_config(SMALL))
     model.step()
     model.scenario.advance = lambda rng: np.array([1e30, 3000.0])
-    with pytest.raises(SimulationError, match=r"step \d+: the BTC fundamental price 1e\+30") as info:
+    with pytest.raises(
+        SimulationError, match=r"step \d+: the BTC fundamental price 1e\+30"
+    ) as info:
         model.step()
     assert "\n" not in str(info.value)
     with pytest.raises(SimulationError, match="ETH"):

@@ -134,8 +134,10 @@ EXPLOIT_WORLD = ("protocols.0.insurance_fund=100000", "protocols.0.liquidation.b
 
 
 def test_exploit_shock_goes_through_the_waterfall_and_conserves_value():
-    """4e5 taken out of alpha: the 1e5 fund pays first, 3e5 is recorded bad debt, aLP is
-    repriced by the receipt formula, and the ledger conserves value every step.
+    """4e5 taken out of alpha.
+
+    The 1e5 fund pays first, 3e5 is recorded bad debt, aLP is repriced by the receipt formula, and
+    the ledger conserves value every step.
     """
     model = MarketModel(_cfg(*EXPLOIT_WORLD))
     for _ in range(5):
@@ -159,9 +161,10 @@ def test_exploit_shock_goes_through_the_waterfall_and_conserves_value():
 
 @pytest.mark.parametrize("impair", [True, False])
 def test_exploit_contagion_matrix_is_one_way_through_the_token(impair):
-    """Alpha issues aLP held at beta, beta issues nothing: a shock at alpha costs beta's
-    traders equity only through token impairment; a shock at beta never reaches alpha's
-    bad debt.
+    """Alpha issues aLP held at beta, beta issues nothing.
+
+    A shock at alpha costs beta's traders equity only through token impairment; a shock at beta
+    never reaches alpha's bad debt.
     """
     cfg = _cfg(*EXPLOIT_WORLD, f"contagion.token_impairment={str(impair).lower()}")
     out = contagion_matrix(lambda i: run_with_shock(cfg, i, 4e5, 10, kind="exploit"),
@@ -288,5 +291,5 @@ def test_universal_and_shared_capital_switches_are_accepted():
     model = MarketModel(cfg)
     assert model.universal is not None
     assert all(liq.shared_capital for liq in model.liquidators)
-    with pytest.raises(ConfigError, match="contagion.shared_liquidator_capital"):
+    with pytest.raises(ConfigError, match=r"contagion\.shared_liquidator_capital"):
         load_config(["contagion.shared_liquidator_capital=maybe"])

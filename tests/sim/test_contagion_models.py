@@ -106,15 +106,22 @@ def _pi(L, b):
 @FAST
 @given(_networks())
 def test_en_equals_linear_program(net):
-    """FDA = argmax Σp s.t. 0 <= p <= p̄, p <= e + Πᵀp (the greatest clearing vector is the
-    componentwise maximum of that set, so the LP optimum is unique).
+    """FDA = argmax Σp s.t.
+
+    0 <= p <= p̄, p <= e + Πᵀp (the greatest clearing vector is the componentwise maximum of that
+    set, so the LP optimum is unique).
     """
     L, e, b = net
     n = len(e)
     r = eisenberg_noe(L, e, b)
     pbar, Pi = _pi(L, b)
-    lp = linprog(-np.ones(n), A_ub=np.eye(n) - Pi.T, b_ub=e, bounds=list(zip(np.zeros(n), pbar, strict=True)),
-                 method="highs")
+    lp = linprog(
+        -np.ones(n),
+        A_ub=np.eye(n) - Pi.T,
+        b_ub=e,
+        bounds=list(zip(np.zeros(n), pbar, strict=True)),
+        method="highs",
+    )
     assert lp.status == 0
     np.testing.assert_allclose(r.payments, lp.x, atol=1e-6)
     # Clearing fixed point, default flags, and no value lost: Σ equity + Σ paid outside = Σ e.
@@ -229,11 +236,11 @@ def _stable_net(seed: int, n: int = 12, radius: float = 0.9):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_debtrank_bounded_when_spectral_radius_below_one(seed):
-    """ρ(Λ) < 1 ⇒ (I - Λ)^-1 = Σ Λ^k >= 0. DebtRank satisfies h(T) <= h(1) + Λ h(T)
-    (each node propagates its distress once, at a level <= its final one), hence
-    h(T) <= (I - Λ)^-1 h(1) componentwise and R <= vᵀ((I - Λ)^-1 - I) h(1). With the
-    induced 1-norm λ1 = ‖Λ‖₁ < 1 as well: Σ h(T) <= Σ h(1) / (1 - λ1) (linearised
-    regime).
+    """ρ(Λ) < 1 ⇒ (I - Λ)^-1 = Σ Λ^k >= 0.
+
+    DebtRank satisfies h(T) <= h(1) + Λ h(T) (each node propagates its distress once, at a level <=
+    its final one), hence h(T) <= (I - Λ)^-1 h(1) componentwise and R <= vᵀ((I - Λ)^-1 - I) h(1).
+    With the induced 1-norm λ1 = ‖Λ‖₁ < 1 as well: Σ h(T) <= Σ h(1) / (1 - λ1) (linearised regime).
     """
     A, E, lam = _stable_net(seed)
     n = len(E)

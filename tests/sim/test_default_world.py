@@ -1,5 +1,7 @@
-"""The default world: a crash with every agent type liquidates, conserves value, and
-runs under every regime; without leveraged traders nobody is liquidated.
+"""The default world.
+
+A crash with every agent type liquidates, conserves value, and runs under every regime; without
+leveraged traders nobody is liquidated.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ def test_crash_liquidates_and_conserves(tmp_path):
     res = sim.run(CRASH, out_dir=tmp_path)  # the conservation check runs every step
     ev = res.liquidations
     assert len(ev) > 0
-    assert set(ev["kind"]) <= {"liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt"}
+    assert set(ev["kind"]) <= {
+        "liquidator",
+        "backstop",
+        "insurance",
+        "adl",
+        "socialised",
+        "bad_debt",
+    }
     assert (ev["step"] >= 600).all()  # nothing before the crash
     assert (tmp_path / "liquidations.parquet").is_file()
     s = res.summary["liquidation"]["alpha"]

@@ -70,7 +70,7 @@ def trade(model, buyer, seller, qty, price, j=BTC):
     lg.settle_fills(j, [seller], [buyer], [1], [price], [qty], 0.0, 0.0, treasury)
     lot = model.instruments[j].lot_size
     for r in (buyer, seller):
-        model.books[j].set_position(r, int(round(lg.position[r, j] / lot)))
+        model.books[j].set_position(r, int(round(lg.position[r, j] / lot)))  # noqa: RUF046 - numpy floats
 
 
 def ladder(model, center, levels=20, spacing=5.0, qty=0.5, j=BTC):
@@ -212,8 +212,10 @@ def test_deficit_only_when_closed_past_the_bankruptcy_price(price, expect_defici
 
 # ------------------------------------------------------------ bad-debt waterfall
 def tiny_world(rule, insurance):
-    """A long 1 BTC (avg 61,500, wallet 3,000) against S1 (0.5 @ 62,000, wallet 5,000) and
-    S2 (0.5 @ 61,000, wallet 2,000); the index then falls to 55,000.
+    """A long 1 BTC (avg 61,500.
+
+    Wallet 3,000) against S1 (0.5 @ 62,000, wallet 5,000) and S2 (0.5 @ 61,000, wallet 2,000); the
+    index then falls to 55,000.
 
     A's value is 3,000 - 6,500 = -3,500; its bankruptcy price is 58,500. At 55,000
     S1 has uPnL 3,500 and value 8,500; S2 uPnL 3,000 and value 5,000.
@@ -240,7 +242,7 @@ def _waterfall(rule, insurance=1000.0):
 
 @pytest.mark.parametrize("rule", ["socialise", "adl_queue", "adl_prorata"])
 def test_insurance_fund_covers_first(rule):
-    model, engine, a, s1, s2 = tiny_world(rule, insurance=1_000_000.0)
+    model, engine, _a, s1, s2 = tiny_world(rule, insurance=1_000_000.0)
     v1, v2 = value(model, s1), value(model, s2)
     events = _rounds(engine, 1)
     check(model, engine)
@@ -277,7 +279,7 @@ def test_adl_queue_ranks_by_profit_times_leverage():
 
 
 def test_adl_prorata_spreads_by_size():
-    model, engine, a, s1, s2, v1, v2, events = _waterfall("adl_prorata")
+    model, _engine, a, s1, s2, v1, v2, events = _waterfall("adl_prorata")
     assert [e["kind"] for e in events] == ["insurance", "adl", "adl"]
     adl = events[1:]
     assert {e["taker"] for e in adl} == {s1, s2}

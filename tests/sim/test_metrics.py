@@ -32,8 +32,9 @@ def test_annualised_vol_of_a_known_path():
 
 
 def test_procyclicality_measures_skip_the_burn_in():
-    """The start-up build-up (margin from zero) would dominate peak-to-trough; the burn-in
-    rows are left out before the first posted step is looked for.
+    """The start-up build-up (margin from zero) would dominate peak-to-trough.
+
+    The burn-in rows are left out before the first posted step is looked for.
     """
     import pandas as pd
 
@@ -50,13 +51,14 @@ def test_procyclicality_measures_skip_the_burn_in():
 def test_burn_in_is_validated():
     from sim.config import ConfigError, load_config
 
-    with pytest.raises(ConfigError, match="output.burn_in_steps"):
+    with pytest.raises(ConfigError, match=r"output\.burn_in_steps"):
         load_config(["output.burn_in_steps=-1"])
 
 
 def test_capital_efficiency_counts_spot_and_haircuts(tmp_path):
-    """spot_notional / haircut_margin by a plain loop over the protocol's rows; the summary
-    ratio is (perp + spot notional) / (IM + haircut margin), means over the run.
+    """spot_notional / haircut_margin by a plain loop over the protocol's rows.
+
+    The summary ratio is (perp + spot notional) / (IM + haircut margin), means over the run.
     """
     from sim.output.runner import run
 

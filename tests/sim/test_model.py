@@ -66,7 +66,9 @@ def test_same_seed_identical_bytes_different_seed_differs(tmp_path):
     c = sim.run([*_small(), "steps=80", "seed=12"], out_dir=tmp_path / "c")
     for f in ("timeseries.parquet", "trades.parquet", "summary.json"):
         assert (a.out_dir / f).read_bytes() == (b.out_dir / f).read_bytes(), f
-    assert (a.out_dir / "trades.parquet").read_bytes() != (c.out_dir / "trades.parquet").read_bytes()
+    assert (a.out_dir / "trades.parquet").read_bytes() != (
+        c.out_dir / "trades.parquet"
+    ).read_bytes()
     assert not a.timeseries.equals(c.timeseries)
 
 
@@ -90,9 +92,18 @@ def test_funding_is_paid_and_conserved():
 
 
 def test_margin_check_rejects_over_leveraged_orders():
-    cfg = load_config([*_small(), "steps=40", "agents.noise.usd=100", "agents.noise.base_notional=0",
-                       "agents.noise.size_notional=50000", "margin.params.tiers=flat",
-                       "+margin.params.imr=0.5", "+margin.params.mmr=0.25"])
+    cfg = load_config(
+        [
+            *_small(),
+            "steps=40",
+            "agents.noise.usd=100",
+            "agents.noise.base_notional=0",
+            "agents.noise.size_notional=50000",
+            "margin.params.tiers=flat",
+            "+margin.params.imr=0.5",
+            "+margin.params.mmr=0.25",
+        ]
+    )
     model = MarketModel(cfg)
     for _ in range(cfg.steps):
         model.step()

@@ -230,7 +230,7 @@ def test_generator_arguments():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="density"):
         erdos_renyi_exposures(10, 1.2, rng)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(ValueError, match=r"rng must be a numpy\.random\.Generator"):
         erdos_renyi_exposures(10, 0.1, 42)
     with pytest.raises(ValueError, match="gamma must be > 2"):
         scale_free_exposures(10, 0.1, rng, gamma=2.0)

@@ -1,4 +1,4 @@
-"""Phase boundaries of a step: only ``model.py`` writes model state; liquidation reads a narrow host.
+"""Phase boundaries: only ``model.py`` writes model state; liquidation reads a narrow host.
 
 Read with ``ast``: an assignment to an attribute of the model (``model.x = ...``,
 ``model.x[i] = ...``, through ``self.model`` or a local bound to it) anywhere

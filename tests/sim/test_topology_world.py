@@ -1,4 +1,4 @@
-"""sim.contagion.topology_world: config from an exposure matrix, multi-hop cascades, switches, determinism."""
+"""sim.contagion.topology_world: worlds from exposures, multi-hop cascades, determinism."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_config_has_exactly_the_tokens_holdings_and_haircuts_of_A() -> None:
                                         if k.startswith("T")},
                             "issues": [p.issues.name]} for p in protos]}
     G = collateral_graph_from_config(plain)
-    for (u, v, d) in G.edges(data=True):
+    for (_u, _v, d) in G.edges(data=True):
         if "accepts" in d["relation"]:
             d["exposure"] = 1.0
     _, W = exposure_matrix(G)

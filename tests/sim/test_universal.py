@@ -86,8 +86,9 @@ def test_universal_engine_nets_an_offsetting_cross_venue_pair():
 
 
 def test_spread_charge_counts_matched_cross_venue_pairs_only():
-    """Long 2 BTC on alpha, short 1 BTC on beta, long 3 ETH on beta: one BTC spread
-    (ETH is on one side only), 2 % of 60,000 = 1,200; no charge at rate 0.
+    """Long 2 BTC on alpha, short 1 BTC on beta, long 3 ETH on beta.
+
+    One BTC spread (ETH is on one side only), 2 % of 60,000 = 1,200; no charge at rate 0.
     """
     for rate, want in ((0.02, 1_200.0), (0.0, 0.0)):
         model = world(True, f"contagion.universal_spread_charge={rate}")
@@ -95,12 +96,15 @@ def test_spread_charge_counts_matched_cross_venue_pairs_only():
                              [(A_BTC, 2.0, 60_000.0), (B_BTC, -1.0, 60_000.0),
                               (B_ETH, 3.0, 3_000.0)])
         assert model.universal.spread_charge(np.asarray(rows)) == pytest.approx(want)
-    with pytest.raises(ConfigError, match="contagion.universal_spread_charge"):
+    with pytest.raises(ConfigError, match=r"contagion\.universal_spread_charge"):
         load_config([*UM, "contagion.universal_spread_charge=-0.1"])
 
 
 def btc_on_alpha_short_on_beta(beta_haircut, btc, usd):
-    """Owner figures: ``btc`` BTC on alpha (haircut 0), ``usd`` on beta (haircut ``beta_haircut``), short 1 BTC there."""
+    """Owner figures: ``btc`` BTC on alpha (haircut 0), ``usd`` on beta, short 1 BTC there.
+
+    Beta's haircut on BTC is ``beta_haircut``.
+    """
     model = world(True, "protocols.0.margin.haircuts.BTC=0.0",
                   f"protocols.1.margin.haircuts.BTC={beta_haircut}")
     a = model.open_trader(0, OWNER, 0.0, 0.0)
@@ -126,7 +130,7 @@ def test_owner_figures_use_each_protocols_haircuts_through_the_allocation():
 
 
 def test_spare_collateral_counts_at_its_best_haircut_when_cash_covers_the_requirement():
-    """Cash goes to beta's share first, so BTC the requirement does not need counts at alpha's haircut.
+    """Cash goes to beta's share first, so BTC not needed counts at alpha's haircut.
 
     Owner: alpha sub-account holds 0.2 BTC (12,000 USD; haircut 0 on alpha,
     10 % on beta); beta sub-account holds 5,000 USD and is short 1 BTC at
@@ -146,7 +150,7 @@ def test_spare_collateral_counts_at_its_best_haircut_when_cash_covers_the_requir
 
 @pytest.mark.parametrize("universal", [False, True])
 def test_pretrade_accepts_a_hedge_only_with_universal_margin(universal):
-    """Beta sub-account with 1,000 USD sells 1 BTC (IM 6,000 alone) against a 1 BTC long on alpha."""
+    """Beta sub-account with 1,000 USD sells 1 BTC (IM 6,000 alone) against alpha's 1 BTC long."""
     model = world(universal)
     rows = owner_on_both(model, (10_000.0, 1_000.0), [(A_BTC, 1.0, 60_000.0)])
     model.evaluate_margins()
@@ -277,7 +281,7 @@ def test_shared_liquidator_capital_lets_a_large_alpha_liquidation_starve_beta(sh
 
 
 def test_contagion_switches_must_be_booleans():
-    with pytest.raises(ConfigError, match="contagion.universal_margin"):
+    with pytest.raises(ConfigError, match=r"contagion\.universal_margin"):
         load_config(["contagion.universal_margin=maybe"])
 
 
@@ -300,9 +304,11 @@ def test_universal_pretrade_rejects_what_the_pooled_collateral_cannot_carry():
 
 
 def test_universal_regime_picks_the_netting_engine():
-    """``contagion.universal_regime=portfolio`` nets with the portfolio preset whatever the
-    run's top-level ``margin``: the same owner figures as a run whose ``margin`` is that
-    preset (the protocols' own engines are flat cross in both), and not the flat 6,000.
+    """The universal regime picks the netting engine, whatever the run's top-level margin.
+
+    ``contagion.universal_regime=portfolio`` gives the same owner figures as a run whose
+    ``margin`` is that preset (the protocols' own engines are flat cross in both), and not
+    the flat 6,000.
     """
     pair = [(A_BTC, 2.0, 60_000.0), (B_BTC, -1.0, 60_000.0)]
     proto_flat = [o for o in UM if not o.startswith(("margin.", "+margin."))]
@@ -321,15 +327,16 @@ def test_universal_regime_picks_the_netting_engine():
         out[name] = np.concatenate(figures(model, rows))
     assert out["key"].tobytes() == out["run"].tobytes()
     assert out["key"][2:4].sum() != pytest.approx(6_000.0)
-    with pytest.raises(ConfigError, match="contagion.universal_regime: margin preset 'spanish'"):
+    with pytest.raises(ConfigError, match=r"contagion\.universal_regime: margin preset 'spanish'"):
         load_config([*UM, "contagion.universal_regime=spanish"])
 
 
 @pytest.mark.parametrize("cover", [True, False])
 def test_bankrupt_sub_account_draws_on_the_owners_other_venue_first(cover):
-    """Alpha: 5,000 USD, no position; beta: long 10 ETH @ 3,000 on 1,000 USD. ETH falls to
-    2,000: beta's sub-account is 9,000 short. With the cover the owner's 5,000 on alpha pays
-    first and beta's fund 4,000; without it beta's fund pays all 9,000 and alpha keeps its
+    """Alpha: 5,000 USD, no position; beta: long 10 ETH @ 3,000 on 1,000 USD.
+
+    ETH falls to 2,000: beta's sub-account is 9,000 short. With the cover the owner's 5,000 on alpha
+    pays first and beta's fund 4,000; without it beta's fund pays all 9,000 and alpha keeps its
     cash. Value is conserved either way.
     """
     model = world(True, f"contagion.universal_cover={str(cover).lower()}")

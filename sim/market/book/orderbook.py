@@ -506,8 +506,9 @@ class OrderBook:
 
     def band_notional(self, side: int, mid: float, bands: np.ndarray, tick_size: float,
                       lot_size: float, max_levels: int) -> np.ndarray:
-        """Cumulative notional of one side within each band of the mid (see
-        :func:`sim.market.book.analytics.band_notional`).
+        """Cumulative notional of one side within each band of the mid.
+
+        See :func:`sim.market.book.analytics.band_notional`.
         """
         return analytics.band_notional(self._levels, self._meta, int(side), float(mid), bands,
                                        float(tick_size), float(lot_size), int(max_levels))

@@ -246,7 +246,7 @@ class LiquidationEngine(Waterfall):
         inst = self.model.instruments[j]
         book = self.model.books[j]
         for r in rows:
-            book.set_position(int(r), int(round(self.model.ledger.position[r, j] / inst.lot_size)))
+            book.set_position(int(r), int(round(self.model.ledger.position[r, j] / inst.lot_size)))  # noqa: RUF046 - numpy floats
 
     def _transfer(self, j: int, src: int, dst: int, qty: float, price: float) -> None:
         self.model.ledger.transfer_position(j, src, dst, qty, price)

@@ -1,6 +1,7 @@
-"""The bad-debt waterfall of a bankrupt account: universal cover, insurance, ADL or
-socialised loss, then recorded bad debt (the steps are described in
-:mod:`sim.venue.liquidation`).
+"""The bad-debt waterfall of a bankrupt account.
+
+Universal cover, insurance, ADL or socialised loss, then recorded bad debt (the steps are described
+in :mod:`sim.venue.liquidation`).
 
 :class:`Waterfall` holds the waterfall's methods; the liquidation engine
 (:class:`sim.venue.liquidation.rounds.LiquidationEngine`) inherits them, so the

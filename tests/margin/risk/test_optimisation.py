@@ -160,7 +160,7 @@ def test_bad_inputs_raise_one_line_errors(call, needle):
 
 
 def _spare_value(alloc, prices, haircuts):
-    """Credit plus unallocated collateral at each asset's best haircut (sim.contagion.universal's E_u)."""
+    """Credit plus unallocated collateral at each asset's best haircut (universal margin's E_u)."""
     best = np.asarray(prices) * (1.0 - np.asarray(haircuts).min(axis=1))
     return float(alloc.credited.sum() + (np.asarray(alloc.unallocated) * best).sum())
 
