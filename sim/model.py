@@ -430,7 +430,8 @@ class MarketModel(mesa.Model):
                                                     stale=self.scenario.oracle_stale(t))
         self.liquidity = float(self.scenario.liquidity(t))
         if self.tokens:
-            for a, price in self.tokens.publish(self).items():
+            for a, price in self.tokens.publish(self.fundamental, self.books,
+                                                self.instruments).items():
                 self.asset_prices[a] = price
         if self.steps >= len(self.price_history):  # stepping past cfg.steps: grow
             self.price_history = np.concatenate([self.price_history,
@@ -442,7 +443,8 @@ class MarketModel(mesa.Model):
         result = self.liquidation.run(self.steps, result, self._reprice)  # phase 6: cascades
         if self.tokens:  # phase 7: issued tokens revalued from their issuers' solvency
             self.revalue_tokens()
-        self.contagion_tracker.update(self, result)
+        self.contagion_tracker.update(self.steps, result, self.liquidation.step_stats,
+                                      self.liquidation.bad_debt)
         if self.check_invariants:
             self.conservation.check(self.ledger, self.marks, step=self.steps)
             self.liquidation.check_bad_debt()
@@ -506,7 +508,7 @@ class MarketModel(mesa.Model):
         Values come from :meth:`sim.contagion.tokens.TokenBook.revalue`; only the model
         writes its price arrays.
         """
-        values, prices = self.tokens.revalue(self)
+        values, prices = self.tokens.revalue(self.liquidation.bad_debt)
         for a, value in values.items():
             self.fundamental[a] = value
         for a, price in prices.items():

@@ -34,6 +34,7 @@ without a two-sided book the fundamental is used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,38 +109,47 @@ class TokenBook:
         return [(t.asset, float(t.cfg.holdings[protocol])) for t in self.tokens
                 if protocol in t.cfg.holdings and t.cfg.holdings[protocol] > 0]
 
-    def publish(self, model: Any) -> dict[int, float]:
+    def publish(self, fundamental: np.ndarray, books: Sequence[Any],
+                instruments: Sequence[Any]) -> dict[int, float]:
         """Phase 2: collateral price of each token (venue mid with ``venue_oracle``).
+
+        Args:
+            fundamental: Fundamental value per asset (tokens: from their issuer).
+            books: One order book per instrument (a token's venue book gives its mid).
+            instruments: The instruments (tick sizes).
 
         Returns:
             ``{asset index: collateral price}``; the model writes them.
         """
-        venue = model.cfg.contagion.venue_oracle
+        venue = self.cfg.contagion.venue_oracle
         out = {}
         for t in self.tokens:
-            price = model.fundamental[t.asset]
+            price = fundamental[t.asset]
             j = self.books.get(t.asset)
             if venue and j is not None:
-                mid = model.books[j].mid()
+                mid = books[j].mid()
                 if mid is not None:
-                    price = mid * model.instruments[j].tick_size
+                    price = mid * instruments[j].tick_size
             out[t.asset] = price
         return out
 
-    def revalue(self, model: Any) -> tuple[dict[int, float], dict[int, float]]:
+    def revalue(self, bad_debt: Mapping[int, float]) -> tuple[dict[int, float], dict[int, float]]:
         """Phase 7: fundamental value from the issuer's bad debt (``token_impairment``).
+
+        Args:
+            bad_debt: Recorded bad debt per protocol index.
 
         Returns:
             ``({asset: fundamental value}, {asset: collateral price})`` to write
             (empty without ``token_impairment``; the collateral price follows the
             value unless the token is priced off its venue's book).
         """
-        if not model.cfg.contagion.token_impairment:
+        if not self.cfg.contagion.token_impairment:
             return {}, {}
-        venue = model.cfg.contagion.venue_oracle
+        venue = self.cfg.contagion.venue_oracle
         values, prices = {}, {}
         for t in self.tokens:
-            value = t.fundamental(float(model.liquidation.bad_debt[t.issuer]))
+            value = t.fundamental(float(bad_debt[t.issuer]))
             values[t.asset] = value
             if not (venue and t.asset in self.books):
                 prices[t.asset] = value

@@ -9,7 +9,7 @@ gives traders' equity per protocol, the loss measure of the contagion matrix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,20 +33,27 @@ class ContagionTracker:
     def __init__(self, model: Any) -> None:
         self.first = {p.index: dict.fromkeys(self.KEYS, -1) for p in model.protocols}
 
-    def update(self, model: Any, margins: dict[int, Any]) -> None:
-        """Record this step as the first of each kind of distress not seen before."""
-        t = int(model.steps)
-        liq = model.liquidation
-        for p in model.protocols:
-            f = self.first[p.index]
-            stats = liq.step_stats[p.index]
+    def update(self, step: int, margins: Mapping[int, Any],
+               step_stats: Mapping[int, Mapping[str, float]],
+               bad_debt: Mapping[int, float]) -> None:
+        """Record this step as the first of each kind of distress not seen before.
+
+        Args:
+            step: The model step.
+            margins: The step's final margins ``{protocol: (rows, MarginResult)}``.
+            step_stats: The liquidation engine's counters of this step, per protocol.
+            bad_debt: Recorded bad debt per protocol (cumulative).
+        """
+        t = int(step)
+        for p, f in self.first.items():
+            stats = step_stats[p]
             if f["first_below_maintenance"] < 0 and (
-                    margins[p.index][1].below_maintenance.any()
+                    margins[p][1].below_maintenance.any()
                     or stats["liquidations"] > 0 or stats["insolvency"] > 0):
                 f["first_below_maintenance"] = t
-            if f["first_liquidation"] < 0 and liq.step_stats[p.index]["liquidations"] > 0:
+            if f["first_liquidation"] < 0 and stats["liquidations"] > 0:
                 f["first_liquidation"] = t
-            if f["first_bad_debt"] < 0 and liq.bad_debt[p.index] > 0:
+            if f["first_bad_debt"] < 0 and bad_debt[p] > 0:
                 f["first_bad_debt"] = t
 
 

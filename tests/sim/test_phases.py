@@ -113,3 +113,17 @@ def test_liquidation_returns_the_final_margins(small_overrides):
     out = model.liquidation.run(model.steps, margins, reprice)
     assert out is margins and not calls  # a quiet step: nothing re-evaluated
     assert model.liquidation.step_events == []
+
+
+def test_phases_take_their_pieces_not_the_model():
+    import inspect
+
+    from sim.contagion.tokens import TokenBook
+    from sim.contagion.tracker import ContagionTracker
+    from sim.market.oracle import Oracle
+    from sim.scenarios.base import Scenario
+
+    for fn in (Scenario.advance, Oracle.publish, TokenBook.publish, TokenBook.revalue,
+               ContagionTracker.update):
+        params = inspect.signature(fn).parameters
+        assert "model" not in params, f"{fn.__qualname__} takes the whole model"
