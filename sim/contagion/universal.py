@@ -80,7 +80,8 @@ moved between sub-accounts — the allocation is a margin computation.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -89,7 +90,8 @@ from margin.risk.optimisation import allocate_keeping_best
 from sim.ledger import HolderKind
 
 
-__all__ = ["MULTI_VENUE_OWNER", "OwnerMargin", "UniversalMargin", "canonical_columns"]
+__all__ = ["MULTI_VENUE_OWNER", "OwnerMargin", "UniversalHost", "UniversalMargin",
+           "canonical_columns"]
 
 MULTI_VENUE_OWNER = 1_000_000_000
 """Owner id of leveraged trader ``i`` with a sub-account on every protocol: this plus ``i``."""
@@ -141,15 +143,48 @@ class OwnerMargin:
         self.synthetic = synthetic
 
 
+class UniversalHost(Protocol):
+    """What universal margin reads and calls of the world; nothing else.
+
+    The model (:class:`sim.model.MarketModel`) provides it;
+    ``tests/sim/test_phases.py`` holds :class:`UniversalMargin` to this list.
+    """
+
+    ledger: Any
+    """The array ledger (:class:`sim.ledger.Ledger`)."""
+    asset_prices: np.ndarray
+    """Index price per asset (quote first)."""
+    marks: np.ndarray
+    """Mark price per instrument."""
+    cfg: Any
+    """The run config (the contagion switches)."""
+    haircuts: np.ndarray
+    """Haircut per asset of the run's ``margin``."""
+    protocol_haircuts: Mapping[int, np.ndarray]
+    """Haircuts of protocols with their own ``margin``."""
+    protocols: Sequence[Any]
+    """The protocols (:class:`sim.venue.protocol.Protocol`)."""
+    specs: Any
+    """Instrument kinds and underlyings (:class:`margin.engine.InstrumentSpecs`)."""
+    liquidators: Sequence[Any]
+    """Liquidator agents (their rows are not netted)."""
+
+    def protocol_inputs(self, p: int) -> Any:
+        """Margin inputs of protocol ``p`` (its haircuts and book depth)."""
+
+    def shared_margin_inputs(self) -> Any:
+        """Margin inputs of every ledger row."""
+
+
 class UniversalMargin:
-    """Universal cross-protocol margin over a :class:`~sim.model.MarketModel`.
+    """Universal cross-protocol margin over the world's accounts.
 
     Args:
-        model: The model (its ledger, protocols, engines and prices).
+        model: The world (a :class:`UniversalHost`; the model in a run).
         engine: The universal engine: the run's top-level ``margin`` regime.
     """
 
-    def __init__(self, model: Any, engine: Any) -> None:
+    def __init__(self, model: UniversalHost, engine: Any) -> None:
         self.model = model
         self.engine = engine
         self.column = canonical_columns(model.specs.kind, model.specs.underlying)

@@ -127,3 +127,13 @@ def test_phases_take_their_pieces_not_the_model():
                ContagionTracker.update):
         params = inspect.signature(fn).parameters
         assert "model" not in params, f"{fn.__qualname__} takes the whole model"
+
+
+def test_universal_margin_reads_only_its_host():
+    from sim.contagion.universal import UniversalHost
+
+    allowed = {n for n in dir(UniversalHost) if not n.startswith("_")}
+    allowed |= set(UniversalHost.__annotations__)
+    read = model_reads((ROOT / "sim" / "contagion" / "universal.py").read_text())
+    assert read, "the scan found no reads at all"
+    assert read <= allowed, f"universal margin reaches past its host: {sorted(read - allowed)}"
