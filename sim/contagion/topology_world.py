@@ -1,4 +1,4 @@
-"""Agent-model worlds on a random protocol-exposure network (issue #5, collateral graph).
+"""Agent-model worlds on a random protocol-exposure network (DESIGN.md, collateral graph).
 
 :func:`topology_config` turns an exposure matrix ``A`` — the convention of
 :func:`sim.network.exposure_matrix`: ``A[i, j] > 0`` means protocol ``i`` is

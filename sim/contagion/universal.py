@@ -2,7 +2,7 @@ r"""Universal (cross-protocol) margin: one owner's sub-accounts on several venue
 
 Switched on by ``contagion.universal_margin`` (DESIGN.md, "Protocols and the
 collateral graph": cross-protocol (universal) margin accounts as a contagion
-channel; issue #5). Siloed mode (the switch off) never builds this object.
+channel). Siloed mode (the switch off) never builds this object.
 
 **Who.** An *owner* is a ledger ``owner`` id; its sub-accounts are its
 ``HolderKind.TRADER`` rows. Owners whose rows span at least two protocols are

@@ -387,7 +387,7 @@ def test_validation_errors():
 def test_hedged_book_needs_far_less_under_portfolio_than_static():
     from margin.regimes.static import StaticIsolatedEngine
 
-    # long 1 BTC spot, short 1 BTC perpetual (the hedged book)
+    # long 1 BTC spot, short 1 BTC perpetual (a basis trader's hedged book)
     hedged = book_inputs([[1e5, 1.0, 0]], [[0, 0, -1, 0, 0, 0]])
     portfolio = make_engine("portfolio").evaluate(hedged).initial[0]
     static_tiers = StaticIsolatedEngine().evaluate(hedged).initial[0]
