@@ -69,6 +69,7 @@ from tqdm import tqdm
 
 from experiments.executor import Executor, LocalPool
 from sim.output.provenance import code_fingerprint, package_version, provenance_record
+from sim.output.provenance import provenance_matches as _matches
 from sim.output.runner import write_json_atomic
 
 __all__ = ["DONE", "FAILED", "LOCK", "RunSpec", "SweepLocked", "SweepReport", "collect",
@@ -246,13 +247,10 @@ def provenance_matches(record: Mapping[str, Any] | None, expected: Mapping[str, 
         expected: The provenance asked for (None: the spec did not resolve).
 
     Returns:
-        True only if both ``config_sha256`` and ``code_sha256`` are present and equal.
+        True only if both ``config_sha256`` and ``code_sha256`` are present and
+        equal (:func:`sim.output.provenance.provenance_matches`).
     """
-    if not record or not expected:
-        return False
-    got = record.get("provenance") or {}
-    return all(got.get(k) is not None and got.get(k) == expected.get(k)
-               for k in ("config_sha256", "code_sha256"))
+    return bool(record) and _matches(record.get("provenance") or {}, expected)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

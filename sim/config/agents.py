@@ -11,7 +11,6 @@ from typing import Any
 from agents.config import RULES
 from sim.config.checks import check_choice as _choice_check
 from sim.config.checks import check_number as _number
-from sim.config.checks import invalid as _bad
 from sim.config.checks import invalid as _fail
 
 __all__ = ["validate_agents", "validate_arbitrageur_config", "validate_fundamentalist_config",
@@ -105,16 +104,16 @@ def validate_liquidator_config(cfg: Any, prefix: str = "agents.liquidator") -> A
         ValueError: One line naming the first bad field and the allowed range.
     """
     if not isinstance(cfg.lock_capital, bool):
-        _bad(f"{prefix}.lock_capital", cfg.lock_capital, "must be true or false")
+        _fail(f"{prefix}.lock_capital", cfg.lock_capital, "must be true or false")
     for name, hi in (("n", 10_000), ("latency_steps", 1_000_000)):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
-            _bad(f"{prefix}.{name}", v, f"must be an integer in [0, {hi}]")
+            _fail(f"{prefix}.{name}", v, f"must be an integer in [0, {hi}]")
     for name, lo, hi in (("capital", 0.0, 1e15), ("min_profit", -1e15, 1e15),
                          ("max_notional_per_step", 0.0, 1e18), ("taker_fee", 0.0, 0.01)):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            _bad(f"{prefix}.{name}", v, f"must be a number in [{lo}, {hi}]")
+            _fail(f"{prefix}.{name}", v, f"must be a number in [{lo}, {hi}]")
     return cfg
 
 

@@ -55,7 +55,7 @@ from sim.config import (
     validate,
 )
 from sim.config.capacity import SimulationError
-from sim.output.provenance import provenance_record
+from sim.output.provenance import provenance_matches, provenance_record
 from sim.output.runner import write_json_atomic
 
 __all__ = ["SweepStatus", "main"]
@@ -166,8 +166,7 @@ def _finished_as_asked(out_dir: Path, provenance: dict[str, str]) -> bool:
         done = json.loads((out_dir / "done.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(done, dict) and all(done.get(k) == v for k, v in provenance.items()
-                                          if k != "version")
+    return provenance_matches(done, provenance)
 
 
 def _record_failure(out_dir: Path, message: str, status: Path | None = None) -> None:

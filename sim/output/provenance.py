@@ -19,7 +19,7 @@ from importlib.resources import files
 from typing import Any
 
 __all__ = ["OUTPUT_NEUTRAL_KEYS", "code_fingerprint", "config_fingerprint", "package_version",
-           "provenance_record"]
+           "provenance_matches", "provenance_record"]
 
 OUTPUT_NEUTRAL_KEYS = ("progress",)
 """Top-level run-config keys that change no output file (the progress bar)."""
@@ -87,3 +87,20 @@ def provenance_record(cfg: Any) -> dict[str, str]:
     """``{"config_sha256", "code_sha256", "version"}`` of a run, for its completion marker."""
     return {"config_sha256": config_fingerprint(cfg), "code_sha256": code_fingerprint(),
             "version": package_version()}
+
+
+def provenance_matches(recorded: Any, expected: Any) -> bool:
+    """Whether a recorded provenance carries the config and code fingerprints expected.
+
+    Args:
+        recorded: The provenance a finished run recorded (None: none recorded).
+        expected: The provenance asked for (None: the run's config did not resolve).
+
+    Returns:
+        True only if ``config_sha256`` and ``code_sha256`` are both present and
+        equal (the package version is part of the code fingerprint).
+    """
+    if not isinstance(recorded, dict) or not expected:
+        return False
+    return all(recorded.get(k) is not None and recorded.get(k) == expected.get(k)
+               for k in ("config_sha256", "code_sha256"))

@@ -30,7 +30,7 @@ def test_pairwise_sum_differs_from_a_plain_loop_somewhere():
 
 
 def _numpy_bands(book, side, mid, tick, lot):
-    """The NumPy expression the kernel replaced (the model's depth profile before the band kernel)."""
+    """The NumPy expression the kernel replaced (before the band kernel)."""
     bids, asks = book.depth(5000)
     levels = bids if side > 0 else asks
     dist = (levels[:, 0] - mid) / mid
