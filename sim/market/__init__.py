@@ -4,6 +4,7 @@
 * :mod:`sim.market.instruments` — spot and perpetual instruments;
 * :mod:`sim.market.oracle` — the index price (latency, TWAP, staleness);
 * :mod:`sim.market.funding` — mark prices and perpetual funding;
+* :mod:`sim.market.volsurface` — implied-volatility surfaces for marking options;
 * :mod:`sim.market.view` — the market view agents read and send orders through;
 * :mod:`sim.market.offer` — the liquidation offer liquidators receive.
 
