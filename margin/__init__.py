@@ -17,7 +17,8 @@ Layout:
         ``adaptive`` (EWMA-scaled portfolio margin with EMIR anti-procyclicality).
     methods: the building blocks — ``tiers`` (bracket tables, liquidation
         prices), ``scenarios`` (scan grids, correlated scenario sets),
-        ``pricing`` (Black–Scholes, Black-76), ``kernels`` (scan kernels),
+        ``pricing`` (Black–Scholes, Black-76), ``option_margin`` (Deribit
+        standard per-position option margin), ``kernels`` (scan kernels),
         ``apc`` (anti-procyclicality tools).
     risk: ``backtest`` (Kupiec, Christoffersen, Basel traffic light),
         ``calibration`` (price CSVs, volatility, EWMA, correlation),

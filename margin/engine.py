@@ -13,8 +13,10 @@ whether an engine keeps this contract.
 
 Conventions:
     * Instrument kinds: ``SPOT = 0``, ``PERP = 1``, ``OPTION = 2``, the
-      project's definition (``sim`` imports it; options are margined by the
-      portfolio and adaptive regimes).
+      project's definition (``sim`` imports it). Every regime margins European
+      options except the lending regime (``aave``): the portfolio and adaptive
+      regimes by full revaluation, cross and static by Deribit's standard
+      per-position formulas (``margin.methods.option_margin``).
     * Perpetual positions are in base units (signed); unrealised P&L is
       ``position * (mark - entry_price)``.
     * Spot holdings are collateral balances of the base asset; a negative
@@ -22,6 +24,17 @@ Conventions:
     * Collateral value of a positive balance is ``balance * price * (1 -
       haircut)``; liabilities count at full value (Binance unified-account
       "adjusted equity": collateral ratio on assets, none on liabilities).
+    * Units of options: option ``marks``, ``entry_prices`` (the average
+      premium paid or received) and pre-trade order ``price``s are in the
+      pricing unit (the unit of ``asset_prices``, USD) per unit of underlying;
+      ``position × contract_size`` is the position in base units. An option
+      order's premium moves ``size × price / asset_prices[quote]`` units of
+      the instrument's quote asset (its fee likewise): for a USD-quoted
+      (linear) option ``asset_prices[quote] == 1`` and the premium is
+      ``size × price`` USD; for an inverse option quoted in its coin (Deribit
+      BTC options) it is that many USD worth of BTC (margin_methods.md §7:
+      ``price_coin = price_USD / F``). An option position is worth ``position
+      × contract_size × mark`` in the pricing unit.
 """
 
 from __future__ import annotations
@@ -94,9 +107,13 @@ class MarginInputs:
     Attributes:
         collateral: float64[n_accounts, n_assets] balances (negative = borrow).
         positions: float64[n_accounts, n_instruments] signed positions.
-        entry_prices: float64[n_accounts, n_instruments] average entry prices.
-        asset_prices: float64[n_assets] index prices of the assets in quote units.
-        marks: float64[n_instruments] mark prices.
+        entry_prices: float64[n_accounts, n_instruments] average entry prices
+            (options: average premium in the pricing unit per unit of
+            underlying).
+        asset_prices: float64[n_assets] index prices of the assets in the
+            pricing unit (USD; the quote asset USD is worth 1).
+        marks: float64[n_instruments] mark prices (options: pricing unit per
+            unit of underlying, whatever their quote asset; module docstring).
         specs: The instruments' static description.
         haircuts: float64[n_assets] collateral haircuts in [0, 1).
         price_history: Optional float64[n_steps, n_assets] for regimes that need it.
@@ -303,8 +320,13 @@ def apply_order(inputs: MarginInputs, row: int, instrument: int, delta: float, p
       (mark − price)) − fee`` when the quote asset has no haircut;
     * spot: the base balance gains ``size``, the quote balance pays ``size ×
       price + fee`` (a negative balance is a borrow);
-    * option: the position gains ``delta`` (entry unchanged: options are valued
-      at their mark), the quote balance pays the premium ``size × price + fee``.
+    * option: the position gains ``delta``, the quote balance pays the
+      premium ``size × price / asset_prices[quote]`` and the fee ``|size| ×
+      price × fee_rate / asset_prices[quote]`` (option prices are in the
+      pricing unit, module docstring); the entry is the average premium:
+      quantity-weighted on open or add, unchanged on a reduction, ``price``
+      on a flip, 0 when closed (nothing is realised: the premium went through
+      the quote balance).
 
     Posted isolated margin (``position_margin``) is left as it is.
 
@@ -349,8 +371,17 @@ def apply_order(inputs: MarginInputs, row: int, instrument: int, delta: float, p
         coll[row, int(s.underlying[instrument])] += size
         coll[row, quote] -= size * price + fee
     else:
-        pos[row, instrument] += delta
-        coll[row, quote] -= size * price + fee
+        qv = float(inputs.asset_prices[quote])
+        q0, e0 = pos[row, instrument], entry[row, instrument]
+        q1 = q0 + delta
+        if q0 == 0.0 or q0 * delta > 0.0:  # open or add
+            entry[row, instrument] = (q0 * e0 + delta * price) / q1
+        elif abs(delta) > abs(q0):  # flip
+            entry[row, instrument] = price
+        elif q1 == 0.0:
+            entry[row, instrument] = 0.0
+        pos[row, instrument] = q1
+        coll[row, quote] -= size * price / qv + fee / qv
     return replace(inputs, collateral=coll, positions=pos, entry_prices=entry)
 
 

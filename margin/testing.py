@@ -72,12 +72,14 @@ _LEVERAGES = (0.5, 3.0, 8.0, 15.0, 30.0, 60.0, 150.0)
 
 
 def sample_inputs(n_accounts: int = 12, *, kinds: Sequence[int] = (SPOT, PERP),
-                  seed: int = 0, n_history: int = 400) -> MarginInputs:
+                  seed: int = 0, n_history: int = 400, option_quote: int = 0) -> MarginInputs:
     """A small, varied population over ``[USD, BTC, ETH]`` for conformance checks.
 
     Instruments, in order: BTC and ETH spot (with ``SPOT`` in ``kinds``), BTC
     and ETH perpetuals (``PERP``), a BTC call and put struck at the money with
-    30 days to expiry (``OPTION``). Accounts hold USD from 1,000 to 1,000,000,
+    30 days to expiry (``OPTION``), quoted in asset ``option_quote`` (0: USD,
+    linear; 1: BTC, inverse — premiums move ``size × price / BTC price`` of
+    BTC, ``margin.engine``). Accounts hold USD from 1,000 to 1,000,000,
     some hold BTC or ETH (a few borrow it, when spot is listed), most hold
     positions of up to 8× their USD collateral at entry prices within a few
     percent of the marks, and every fourth account holds nothing but USD.
@@ -89,6 +91,7 @@ def sample_inputs(n_accounts: int = 12, *, kinds: Sequence[int] = (SPOT, PERP),
         kinds: Instrument kinds to list (``SPOT``, ``PERP``, ``OPTION``).
         seed: Seed of the generator (same seed, same inputs).
         n_history: Steps of ``price_history``.
+        option_quote: Asset the options are quoted in (0 USD, 1 BTC, 2 ETH).
 
     Returns:
         The inputs; ``position_margin`` is None.
@@ -113,7 +116,8 @@ def sample_inputs(n_accounts: int = 12, *, kinds: Sequence[int] = (SPOT, PERP),
     pad = n_ins - len(strike)
     specs = InstrumentSpecs(
         kind=np.array(kind, np.int64), underlying=np.array(under, np.int64),
-        quote=np.zeros(n_ins, np.int64), contract_size=np.ones(n_ins),
+        quote=np.where(np.array(kind, np.int64) == OPTION, option_quote, 0).astype(np.int64),
+        contract_size=np.ones(n_ins),
         strike=np.array([0.0] * pad + strike), expiry=np.array([0.0] * pad + expiry),
         is_call=np.array([False] * pad + call, np.bool_))
     kind_a = specs.kind

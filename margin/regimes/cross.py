@@ -11,6 +11,13 @@ the same account-wide netting of collateral with flat fractions):
   from its underlying's bracket table (continuous across brackets);
 * a borrowed risky asset (negative spot balance) is a short exposure and is
   margined with the same brackets as a perpetual short of that notional;
+* an option position adds its value ``q × contract_size × mark`` to equity
+  (long adds, short subtracts; the premium went through the quote balance,
+  units in ``margin.engine``) and Deribit's standard option margin to IM and MM
+  (``margin.methods.option_margin``: a short needs ``max(15 % × F − OTM, 10 %
+  × F) + mark`` per unit of underlying, MM ``7.5 % × F + mark``; longs need
+  nothing) [Deribit standard-margin formulas from the venue's documentation;
+  not in margin_methods.md, unverified here];
 * requirements are summed over positions — no offsets between instruments
   (that is the portfolio regime's job).
 
@@ -24,7 +31,14 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from margin.engine import PERP, MarginEngine, MarginInputs, MarginResult, register_engine
+from margin.engine import OPTION, PERP, MarginEngine, MarginInputs, MarginResult, register_engine
+from margin.methods.option_margin import (
+    DERIBIT_IM_FLOOR,
+    DERIBIT_IM_RATE,
+    DERIBIT_MM_RATE,
+    check_option_rates,
+    standard_option_margin,
+)
 from margin.methods.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
 
 __all__ = ["CrossMarginEngine", "PackedTiers", "cross_pretrade_rows_kernel", "pack_tiers",
@@ -88,8 +102,13 @@ def _adjusted_value(balance, price, haircut):
 
 @njit(cache=True)
 def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind, underlying,
-                        contract_size, haircuts, start, count, floors, imr, im_cum, mmr, mm_cum):
-    """Equity, IM and MM of every account under cross margin (see module docstring)."""
+                        contract_size, haircuts, start, count, floors, imr, im_cum, mmr, mm_cum,
+                        strike, is_call, opt_im_rate, opt_im_floor, opt_mm_rate):
+    """Equity, IM and MM of every account under cross margin (see module docstring).
+
+    Options (``kind == OPTION``) need ``strike``/``is_call`` per instrument and
+    the standard-margin rates (:func:`margin.methods.option_margin.standard_option_margin`).
+    """
     n_acc, n_ins = positions.shape
     n_assets = collateral.shape[1]
     equity = np.zeros(n_acc)
@@ -108,7 +127,18 @@ def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind,
                 req_m += packed_requirement(notional, a, start, count, floors, mmr, mm_cum, False)
         for j in range(n_ins):
             q = positions[i, j]
-            if kind[j] != PERP or q == 0.0:
+            if q == 0.0:
+                continue
+            if kind[j] == OPTION:
+                size = q * contract_size[j]
+                eq += size * marks[j]
+                o_im, o_mm = standard_option_margin(size, asset_prices[underlying[j]], strike[j],
+                                                    marks[j], is_call[j], opt_im_rate,
+                                                    opt_im_floor, opt_mm_rate)
+                req_i += o_im
+                req_m += o_mm
+                continue
+            if kind[j] != PERP:
                 continue
             size = q * contract_size[j]
             eq += size * (marks[j] - entry[i, j])
@@ -125,7 +155,8 @@ def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind,
 @njit(cache=True)
 def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, underlying, quote,
                           contract_size, haircuts, start, count, floors, imr, im_cum,
-                          equity, initial, rows, instrument, delta, price, fee_rate):
+                          equity, initial, rows, instrument, delta, price, fee_rate,
+                          strike, is_call, opt_im_rate, opt_im_floor, opt_mm_rate):
     """Sequential pre-trade check; mutates its (copied) state arrays.
 
     Each order is assumed to fill in full at ``price``. It is accepted when the
@@ -133,6 +164,16 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
     only reduces exposure (reducing risk is always allowed, as on Binance and
     dYdX). Execution at a price worse than the mark is charged to equity;
     a better price is not credited. The fee is charged on the notional.
+
+    An option order pays the premium ``size × price / asset_prices[quote]``
+    and the fee from the quote balance (units in ``margin.engine``); its equity
+    change is the change of the quote balance's adjusted value plus ``Δq ×
+    contract_size × mark``, its IM change that of the standard option margin
+    (and of the bracket requirement of the quote balance, should it become a
+    borrow of a risky coin); it is reduce-only when ``|q1| ≤ |q0|`` without a
+    change of sign, as for perpetuals. These are the changes of
+    :func:`cross_margin_kernel`'s sums, so the decisions equal those of
+    booking the order (:func:`margin.engine.apply_order`) and re-evaluating.
     """
     n = len(rows)
     accept = np.zeros(n, np.bool_)
@@ -154,6 +195,27 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
             d_im = (packed_requirement(size1, a, start, count, floors, imr, im_cum, True)
                     - packed_requirement(size0, a, start, count, floors, imr, im_cum, True))
             d_eq = min(0.0, dq * contract_size[j] * (m - p)) - fee
+            reducing = abs(q1) <= abs(q0) and q0 * q1 >= 0.0
+        elif kind[j] == OPTION:
+            u = quote[j]
+            cs = contract_size[j]
+            qv = asset_prices[u]
+            q0 = positions[r, j]
+            q1 = q0 + dq
+            m = marks[j]
+            c0 = collateral[r, u]
+            c1 = c0 - dq * cs * p / qv - fee / qv
+            d_eq = (_adjusted_value(c1, qv, haircuts[u]) - _adjusted_value(c0, qv, haircuts[u])
+                    + dq * cs * m)
+            f = asset_prices[a]
+            im1 = standard_option_margin(q1 * cs, f, strike[j], m, is_call[j], opt_im_rate,
+                                         opt_im_floor, opt_mm_rate)[0]
+            im0 = standard_option_margin(q0 * cs, f, strike[j], m, is_call[j], opt_im_rate,
+                                         opt_im_floor, opt_mm_rate)[0]
+            n0 = -c0 * qv if c0 < 0.0 else 0.0
+            n1 = -c1 * qv if c1 < 0.0 else 0.0
+            d_im = (im1 - im0 + packed_requirement(n1, u, start, count, floors, imr, im_cum, True)
+                    - packed_requirement(n0, u, start, count, floors, imr, im_cum, True))
             reducing = abs(q1) <= abs(q0) and q0 * q1 >= 0.0
         else:
             u = quote[j]
@@ -177,6 +239,9 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
             initial[r] += d_im
             if kind[j] == PERP:
                 positions[r, j] += dq
+            elif kind[j] == OPTION:
+                positions[r, j] += dq
+                collateral[r, quote[j]] = c1
             else:
                 collateral[r, a] = b1
                 collateral[r, quote[j]] = c1
@@ -186,7 +251,8 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
 @njit(cache=True)
 def cross_pretrade_rows_kernel(collateral, positions, entry, asset_prices, marks, kind, underlying,
                                quote, contract_size, haircuts, start, count, floors, imr, im_cum,
-                               mmr, mm_cum, uniq, local, instrument, delta, price, fee_rate):
+                               mmr, mm_cum, uniq, local, instrument, delta, price, fee_rate,
+                               strike, is_call, opt_im_rate, opt_im_floor, opt_mm_rate):
     """``cross_pretrade_kernel`` on copies of rows ``uniq`` of the full state, in one call.
 
     Copies the ordering accounts' rows, evaluates their equity and IM with
@@ -203,10 +269,12 @@ def cross_pretrade_rows_kernel(collateral, positions, entry, asset_prices, marks
         ent[i] = entry[uniq[i]]
     equity, im, _mm = cross_margin_kernel(coll, pos, ent, asset_prices, marks, kind, underlying,
                                           contract_size, haircuts, start, count, floors, imr,
-                                          im_cum, mmr, mm_cum)
+                                          im_cum, mmr, mm_cum, strike, is_call, opt_im_rate,
+                                          opt_im_floor, opt_mm_rate)
     return cross_pretrade_kernel(coll, pos, asset_prices, marks, kind, underlying, quote,
                                  contract_size, haircuts, start, count, floors, imr, im_cum,
-                                 equity, im, local, instrument, delta, price, fee_rate)
+                                 equity, im, local, instrument, delta, price, fee_rate, strike,
+                                 is_call, opt_im_rate, opt_im_floor, opt_mm_rate)
 
 
 @register_engine
@@ -217,21 +285,35 @@ class CrossMarginEngine(MarginEngine):
     haircut collateral plus unrealised P&L of all positions; it is compared
     with the sum of per-position bracket requirements ``MM = notional × MMR −
     cum``. A flat single-tier table gives dYdX v4's fixed fractions (IMF 5 %,
-    MMF 3 % for large caps).
+    MMF 3 % for large caps). Options count at their mark value and need
+    Deribit's standard option margin (module docstring; [Deribit
+    standard-margin formulas from the venue's documentation; not in
+    margin_methods.md, unverified here]).
 
     Args:
         tables: One optional :class:`TierTable` per asset, in asset order;
             ``None`` for assets with no requirement (the quote asset).
+        option_im_rate: Short-option IM fraction of the index before the OTM
+            amount (Deribit 0.15).
+        option_im_floor: Floor of that fraction (Deribit 0.10).
+        option_mm_rate: Short-option MM fraction of the index (Deribit 0.075).
+
+    Raises:
+        ValueError: A rate outside [0, 1].
     """
 
     name = "cross"
 
-    def __init__(self, tables: list[TierTable | None] | Mapping[int, TierTable]) -> None:
+    def __init__(self, tables: list[TierTable | None] | Mapping[int, TierTable],
+                 option_im_rate: float = DERIBIT_IM_RATE,
+                 option_im_floor: float = DERIBIT_IM_FLOOR,
+                 option_mm_rate: float = DERIBIT_MM_RATE) -> None:
         if isinstance(tables, Mapping):
             n = max(tables) + 1 if tables else 0
             tables = [tables.get(a) for a in range(n)]
         self.tables = list(tables)
         self.packed = pack_tiers(self.tables)
+        self.option_rates = check_option_rates(option_im_rate, option_im_floor, option_mm_rate)
 
     def _check_assets(self, inputs: MarginInputs) -> None:
         if len(self.tables) != len(inputs.asset_prices):
@@ -245,7 +327,7 @@ class CrossMarginEngine(MarginEngine):
         equity, im, mm = cross_margin_kernel(
             inputs.collateral, inputs.positions, inputs.entry_prices, inputs.asset_prices,
             inputs.marks, s.kind, s.underlying, s.contract_size, inputs.haircuts,
-            *self.packed.arrays())
+            *self.packed.arrays(), s.strike, s.is_call, *self.option_rates)
         return MarginResult(equity, im, mm)
 
     def pretrade(self, inputs: MarginInputs, rows: np.ndarray, instrument: np.ndarray,
@@ -265,14 +347,15 @@ class CrossMarginEngine(MarginEngine):
             return cross_pretrade_rows_kernel(
                 inputs.collateral, inputs.positions, inputs.entry_prices, inputs.asset_prices,
                 inputs.marks, s.kind, s.underlying, s.quote, s.contract_size, inputs.haircuts,
-                *p.arrays(), uniq, local, instrument, delta, price, float(fee_rate))
+                *p.arrays(), uniq, local, instrument, delta, price, float(fee_rate), s.strike,
+                s.is_call, *self.option_rates)
         sub = inputs.subset(uniq)
         res = self.evaluate(sub)
         return cross_pretrade_kernel(
             sub.collateral, sub.positions, inputs.asset_prices, inputs.marks, s.kind,
             s.underlying, s.quote, s.contract_size, inputs.haircuts, p.start, p.count, p.floors,
             p.imr, p.im_cum, res.equity, res.initial, local, instrument, delta, price,
-            float(fee_rate))
+            float(fee_rate), s.strike, s.is_call, *self.option_rates)
 
     def _fused(self, inputs: MarginInputs, lo: int, hi: int) -> bool:
         """Whether ``cross_pretrade_rows_kernel`` may serve a check of accounts ``lo..hi``.

@@ -485,8 +485,9 @@ class PortfolioMarginEngine(MarginEngine):
         allowed, as on Deribit PM and in ``margin.regimes.cross``). Equity effects: perp
         — ``min(0, q × size × (mark − price)) − fee`` (as ``margin.regimes.cross``); spot
         — exact change of the adjusted base and quote balances; option — the
-        premium ``q × size × price`` plus fee paid from the quote balance against
-        the mark value ``q × size × mark`` gained.
+        premium ``q × size × price / asset_prices[quote]`` plus fee paid from
+        the quote balance (units: ``margin.engine``) against the mark value
+        ``q × size × mark`` gained.
 
         Args:
             inputs: Current state of all accounts.
@@ -568,9 +569,11 @@ class PortfolioMarginEngine(MarginEngine):
             return c_row, p_row, min(0.0, size * (inputs.marks[j] - p)) - fee
         if s.kind[j] == SPOT:
             c_row[0, int(s.underlying[j])] += size
-        else:
+            c_row[0, quote] -= size * p + fee
+        else:  # option: premium and fee in the pricing unit, paid in the quote asset
+            qv = float(inputs.asset_prices[quote])
             p_row[0, j] += dq
-        c_row[0, quote] -= size * p + fee
+            c_row[0, quote] -= size * p / qv + fee / qv
         d_eq = float(((_adjusted(c_row, inputs.haircuts) - _adjusted(coll, inputs.haircuts))
                       @ inputs.asset_prices)[0])
         if s.kind[j] == OPTION:

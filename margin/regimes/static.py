@@ -1,4 +1,4 @@
-"""Static (isolated) margin: every perpetual position margined alone.
+"""Static (isolated) margin: every perpetual and option position margined alone.
 
 Methodology (``margin_methods.md`` §3.3, "Cross vs isolated margin and tiered
 risk limits"; Binance USDⓈ-M isolated mode and Hyperliquid isolated margin):
@@ -23,7 +23,22 @@ risk limits"; Binance USDⓈ-M isolated mode and Hyperliquid isolated margin):
 * spot balances are **not margined**: isolated mode lends nothing, so spot
   holdings are cash (they neither add to a position's equity nor carry a
   requirement), and the pre-trade check refuses spot sales of more than the
-  account holds and spot buys beyond its free quote collateral.
+  account holds and spot buys beyond its free quote collateral;
+* each **option** position is an isolated position too. Its requirements are
+  Deribit's standard option margin (``margin.methods.option_margin``: a short
+  of ``s`` base units needs ``IM = s × (max(15 % × F − OTM, 10 % × F) + m)``,
+  ``MM = s × (7.5 % × F + m)``, a long nothing) [Deribit standard-margin
+  formulas from the venue's documentation; not in margin_methods.md,
+  unverified here]. A short's equity is ``WB × P_quote + q × cs × (mark −
+  entry)``: posted margin plus the premium received (``|q| × cs × entry``
+  at the average premium ``entry``, held by the position, so not free
+  collateral) minus the option's value owed. A long's premium was paid in full
+  out of the quote balance and is its margin, so its equity is ``WB × P_quote
+  + q × cs × mark`` (the same formula with the premium ``q × cs × entry``
+  counted as posted): it never falls below its MM of 0. Option prices are in
+  the pricing unit and ``WB`` in the quote asset (worth ``P_quote =
+  asset_prices[quote]``; units in ``margin.engine``). No liquidation price is
+  computed for options (NaN).
 
 Account-level mapping onto :class:`margin.engine.MarginResult`:
 
@@ -46,17 +61,21 @@ noted): ``posted_margin`` (effective posted margin, after the fallback below),
 (NaN where there is no position; 0.0 where the root is not at a positive price,
 see :func:`margin.methods.tiers.liquidation_price`), ``position_liquidatable``;
 per account: ``liquidatable`` (bool, ANY position liquidatable),
-``maintenance_sum``, ``free_quote`` (quote balance minus posted margins).
+``maintenance_sum``, ``free_quote`` (quote balance minus posted margins and
+the premiums held by short options).
 
 Missing posted margin (``MarginInputs.position_margin is None``), rule
 ``missing_margin="entry_im"`` (default): each position is taken to have been
 opened from the account's quote balance by posting its initial margin at the
 entry notional, ``WB_j = IM(|size_j| × entry_j)`` — what Binance and
-Hyperliquid post when a position is opened at the configured leverage. If the
-quote balance is smaller than the sum of these, every ``WB_j`` of that quote
-asset is scaled down in proportion to its IM so that the whole (non-negative)
-balance is split across the positions. ``missing_margin="raise"`` demands the
-array instead.
+Hyperliquid post when a position is opened at the configured leverage. A short
+option posts its standard IM with its mark at the entry premium and the
+current index, ``IM(size_j, F, K, entry_j) / P_quote``; a long option posts
+nothing beyond its premium. If the quote balance (less the premiums held by
+short options) is smaller than the sum of these, every ``WB_j`` of that quote
+asset (perpetuals and short options) is scaled down in proportion to its IM so
+that the whole (non-negative) balance is split across the positions.
+``missing_margin="raise"`` demands the array instead.
 
 Neighbours: ``margin.regimes.cross`` (shared collateral), ``margin.methods.tiers`` (tables and
 liquidation price), ``margin.regimes.aave`` (DeFi lending variant of the static family).
@@ -79,6 +98,13 @@ from margin.engine import (
     MarginInputs,
     MarginResult,
     register_engine,
+)
+from margin.methods.option_margin import (
+    DERIBIT_IM_FLOOR,
+    DERIBIT_IM_RATE,
+    DERIBIT_MM_RATE,
+    check_option_rates,
+    standard_option_margin,
 )
 from margin.methods.tiers import (
     BINANCE_BTCUSDT,
@@ -103,27 +129,50 @@ MISSING_MARGIN_RULES = ("entry_im", "raise")
 
 
 @njit(cache=True)
+def _held_premium(q, contract_size, entry, quote_price):
+    """Premium a short option position holds, in quote units (0 for longs)."""
+    if q >= 0.0:
+        return 0.0
+    return -q * contract_size * entry / quote_price
+
+
+@njit(cache=True)
 def _fallback_posted(collateral, positions, entry, kind, underlying, quote, contract_size,
-                     start, count, floors, imr, im_cum):
-    """Posted margin when none is given: IM at the entry notional, pro rata if underfunded."""
+                     start, count, floors, imr, im_cum, asset_prices, strike, is_call,
+                     opt_im_rate, opt_im_floor, opt_mm_rate):
+    """Posted margin when none is given: IM at the entry notional, pro rata if underfunded.
+
+    Short options post their standard IM with the mark at the entry premium
+    (converted to the quote asset); long options post nothing (module docstring).
+    """
     n_acc, n_ins = positions.shape
     n_assets = collateral.shape[1]
     posted = np.zeros((n_acc, n_ins))
     for i in range(n_acc):
         need = np.zeros(n_assets)
+        held = np.zeros(n_assets)
         for j in range(n_ins):
             q = positions[i, j]
-            if kind[j] != PERP or q == 0.0:
+            if q == 0.0:
                 continue
-            im = _req(abs(q) * contract_size[j] * entry[i, j], underlying[j], start, count, floors,
-                      imr, im_cum, True)
+            if kind[j] == OPTION:
+                qv = asset_prices[quote[j]]
+                im = standard_option_margin(q * contract_size[j], asset_prices[underlying[j]],
+                                            strike[j], entry[i, j], is_call[j], opt_im_rate,
+                                            opt_im_floor, opt_mm_rate)[0] / qv
+                held[quote[j]] += _held_premium(q, contract_size[j], entry[i, j], qv)
+            elif kind[j] == PERP:
+                im = _req(abs(q) * contract_size[j] * entry[i, j], underlying[j], start, count,
+                          floors, imr, im_cum, True)
+            else:
+                continue
             posted[i, j] = im
             need[quote[j]] += im
         for j in range(n_ins):
             if posted[i, j] == 0.0:
                 continue
             qa = quote[j]
-            have = max(collateral[i, qa], 0.0)
+            have = max(collateral[i, qa] - held[qa], 0.0)
             if need[qa] > have:
                 posted[i, j] *= have / need[qa]
     return posted
@@ -131,12 +180,15 @@ def _fallback_posted(collateral, positions, entry, kind, underlying, quote, cont
 
 @njit(cache=True)
 def static_margin_kernel(positions, entry, marks, kind, underlying, contract_size, posted,
-                         start, count, floors, imr, im_cum, mmr, mm_cum):
+                         start, count, floors, imr, im_cum, mmr, mm_cum, asset_prices, quote,
+                         strike, is_call, opt_im_rate, opt_im_floor, opt_mm_rate):
     """Per-position equity, IM, MM, liquidation price and flag under isolated margin.
 
-    Formulas in the module docstring (``margin_methods.md`` §3.3). Only
-    perpetual positions carry requirements; other cells keep their posted
-    margin as equity, zero requirements, a NaN liquidation price and no flag.
+    Formulas in the module docstring (``margin_methods.md`` §3.3; options:
+    Deribit standard margin, ``margin.methods.option_margin``). Perpetual and
+    option positions carry requirements; other cells keep their posted margin
+    as equity, zero requirements, a NaN liquidation price and no flag. Options
+    get no liquidation price (NaN).
 
     Args:
         positions: float64[n_acc, n_ins] signed positions.
@@ -154,6 +206,13 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
         im_cum: float64[n_rows] initial-margin continuity deductions.
         mmr: float64[n_rows] maintenance margin rates.
         mm_cum: float64[n_rows] maintenance continuity deductions (``cum``).
+        asset_prices: float64[n_assets] asset prices (pricing unit).
+        quote: int64[n_ins] quote asset of each instrument.
+        strike: float64[n_ins] option strikes.
+        is_call: bool[n_ins] True for calls.
+        opt_im_rate: Short-option IM fraction of the index (Deribit 0.15).
+        opt_im_floor: Floor of that fraction (0.10).
+        opt_mm_rate: Short-option MM fraction (0.075).
 
     Returns:
         ``(equity, im, mm, liq_price, liquidatable)``, each ``[n_acc, n_ins]``.
@@ -167,7 +226,21 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
     for i in range(n_acc):
         for j in range(n_ins):
             q = positions[i, j]
-            if kind[j] != PERP or q == 0.0:
+            if q == 0.0:
+                continue
+            if kind[j] == OPTION:
+                size = q * contract_size[j]
+                wb = posted[i, j] * asset_prices[quote[j]]
+                if size > 0.0:
+                    equity[i, j] = wb + size * marks[j]
+                else:
+                    equity[i, j] = wb + size * (marks[j] - entry[i, j])
+                im[i, j], mm[i, j] = standard_option_margin(
+                    size, asset_prices[underlying[j]], strike[j], marks[j], is_call[j],
+                    opt_im_rate, opt_im_floor, opt_mm_rate)
+                liq[i, j] = equity[i, j] < mm[i, j]
+                continue
+            if kind[j] != PERP:
                 continue
             size = q * contract_size[j]
             a = underlying[j]
@@ -187,7 +260,8 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
 @njit(cache=True)
 def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, underlying, quote,
                            contract_size, start, count, floors, imr, im_cum,
-                           rows, instrument, delta, price, fee_rate):
+                           rows, instrument, delta, price, fee_rate, asset_prices, strike,
+                           is_call, opt_im_rate, opt_im_floor, opt_mm_rate):
     """Sequential isolated-margin pre-trade check; mutates its (copied) state arrays.
 
     Each order is assumed to fill in full at ``price``; the fee ``|Δq| × size ×
@@ -206,7 +280,16 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
       realising its P&L), then opens the remainder at ``price``.
     * Spot (cash, no lending): a buy needs free quote ≥ cost + fee; a sale
       needs the base balance ≥ the quantity.
-    * Options: rejected (not margined in isolated mode).
+    * Option (premium ``Δq × size × price`` and fee in the pricing unit, paid
+      in the quote asset at ``asset_prices[quote]``): reducing (``|q1| ≤
+      |q0|``, no flip) is always accepted, releasing the closed fraction of
+      the posted margin and of the premium held by a short. Otherwise the
+      free quote collateral after the order must stay ``≥ 0``: a buy that
+      opens or adds a long pays premium + fee from it; a sale that opens or
+      adds a short pays the fee and the top-up to the new position's standard
+      IM (as for perpetuals, with the average premium as entry), while the
+      premium received is held by the position (module docstring), so it
+      funds nothing. Flips close first, releasing margin and held premium.
     * Zero quantities are left unaccepted (as in ``margin.regimes.cross``).
 
     Args:
@@ -229,6 +312,12 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
         delta: float64[n_orders] signed quantities (+ buys).
         price: float64[n_orders] expected execution prices.
         fee_rate: Fee rate on the order notional.
+        asset_prices: float64[n_assets] asset prices (pricing unit).
+        strike: float64[n_ins] option strikes.
+        is_call: bool[n_ins] True for calls.
+        opt_im_rate: Short-option IM fraction of the index (Deribit 0.15).
+        opt_im_floor: Floor of that fraction (0.10).
+        opt_mm_rate: Short-option MM fraction (0.075).
 
     Returns:
         bool[n_orders], True where accepted.
@@ -241,12 +330,21 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
         for j in range(n_ins):
             if kind[j] == PERP:
                 free[r, quote[j]] -= posted[r, j]
+            elif kind[j] == OPTION:
+                free[r, quote[j]] -= posted[r, j] + _held_premium(
+                    positions[r, j], contract_size[j], entry[r, j], asset_prices[quote[j]])
     for e in range(n_orders):
         r = rows[e]
         j = instrument[e]
         dq = delta[e]
         p = price[e]
-        if dq == 0.0 or kind[j] == OPTION:
+        if dq == 0.0:
+            continue
+        if kind[j] == OPTION:
+            if _option_order(collateral, positions, entry, posted, free, marks, underlying,
+                             quote, contract_size, asset_prices, strike, is_call, opt_im_rate,
+                             opt_im_floor, opt_mm_rate, r, j, dq, p, fee_rate):
+                accept[e] = True
             continue
         cs = contract_size[j]
         qa = quote[j]
@@ -307,12 +405,59 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
     return accept
 
 
+@njit(cache=True)
+def _option_order(collateral, positions, entry, posted, free, marks, underlying, quote,
+                  contract_size, asset_prices, strike, is_call, opt_im_rate, opt_im_floor,
+                  opt_mm_rate, r, j, dq, p, fee_rate):
+    """Check one option order of :func:`static_pretrade_kernel`; books it when accepted."""
+    cs = contract_size[j]
+    qa = quote[j]
+    qv = asset_prices[qa]
+    fee = abs(dq) * cs * p * fee_rate / qv
+    premium = dq * cs * p / qv
+    q0 = positions[r, j]
+    e0 = entry[r, j]
+    p0 = posted[r, j]
+    q1 = q0 + dq
+    closed = 0.0
+    if q0 != 0.0 and q0 * dq < 0.0:
+        closed = min(abs(dq), abs(q0))
+    released = p0 * closed / abs(q0) if closed > 0.0 else 0.0
+    p1 = p0 - released
+    opened = abs(dq) - closed
+    if q1 == 0.0:
+        e1 = 0.0
+    elif opened > 0.0 and closed == 0.0 and q0 != 0.0:
+        e1 = (abs(q0) * e0 + opened * p) / (abs(q0) + opened)
+    elif opened > 0.0:
+        e1 = p
+    else:
+        e1 = e0
+    held = _held_premium(q1, cs, e1, qv) - _held_premium(q0, cs, e0, qv)
+    topup = 0.0
+    if q1 < 0.0 and not (abs(q1) <= abs(q0) and q0 * q1 >= 0.0):  # a short grows: post IM
+        m = marks[j]
+        upnl = q1 * cs * (m - e1)
+        im1 = standard_option_margin(q1 * cs, asset_prices[underlying[j]], strike[j], m,
+                                     is_call[j], opt_im_rate, opt_im_floor, opt_mm_rate)[0]
+        topup = max(0.0, im1 - (p1 * qv + min(0.0, upnl))) / qv
+    f1 = free[r, qa] + released - premium - fee - held - topup
+    ok = (abs(q1) <= abs(q0) and q0 * q1 >= 0.0) or f1 >= 0.0
+    if ok:
+        positions[r, j] = q1
+        entry[r, j] = e1
+        posted[r, j] = p1 + topup
+        free[r, qa] = f1
+        collateral[r, qa] -= premium + fee
+    return ok
+
+
 # --------------------------------------------------------------------------- engine
 
 
 @register_engine
 class StaticIsolatedEngine(MarginEngine):
-    """Static (isolated) margin: each perpetual position stands on its own margin.
+    """Static (isolated) margin: each perpetual or option position stands on its own margin.
 
     Formulas and the account-level mapping are in the module docstring
     (``margin_methods.md`` §3.3: Binance USDⓈ-M isolated mode, tier table and
@@ -325,7 +470,10 @@ class StaticIsolatedEngine(MarginEngine):
     leverage. Example: ``StaticIsolatedEngine(max_leverage=10)`` charges IM =
     10 % and MM = 5 % of notional on every underlying;
     ``StaticIsolatedEngine()`` uses the Binance BTCUSDT / ETHUSDT brackets for
-    assets 1 / 2 (the simulator's ``[USD, BTC, ETH]`` order).
+    assets 1 / 2 (the simulator's ``[USD, BTC, ETH]`` order). Options are
+    margined with Deribit's standard option margin whatever the tables
+    (module docstring; [Deribit standard-margin formulas from the venue's
+    documentation; not in margin_methods.md, unverified here]).
 
     Args:
         tables: One optional :class:`~margin.methods.tiers.TierTable` per asset (list in
@@ -339,6 +487,10 @@ class StaticIsolatedEngine(MarginEngine):
         missing_margin: What to do when ``MarginInputs.position_margin`` is
             None: ``"entry_im"`` (default; post IM at the entry notional,
             pro rata when the quote balance is short) or ``"raise"``.
+        option_im_rate: Short-option IM fraction of the index before the OTM
+            amount (Deribit 0.15).
+        option_im_floor: Floor of that fraction (Deribit 0.10).
+        option_mm_rate: Short-option MM fraction of the index (Deribit 0.075).
 
     Raises:
         ValueError: One line naming the bad argument.
@@ -348,7 +500,10 @@ class StaticIsolatedEngine(MarginEngine):
 
     def __init__(self, tables: Sequence[TierTable | None] | Mapping[int, TierTable] | None = None,
                  max_leverage: float | None = None, mm_to_im: float = 0.5,
-                 missing_margin: str = "entry_im") -> None:
+                 missing_margin: str = "entry_im", option_im_rate: float = DERIBIT_IM_RATE,
+                 option_im_floor: float = DERIBIT_IM_FLOOR,
+                 option_mm_rate: float = DERIBIT_MM_RATE) -> None:
+        self.option_rates = check_option_rates(option_im_rate, option_im_floor, option_mm_rate)
         if missing_margin not in MISSING_MARGIN_RULES:
             raise ValueError(f"missing_margin must be one of {MISSING_MARGIN_RULES}, "
                              f"got {missing_margin!r}")
@@ -413,16 +568,9 @@ class StaticIsolatedEngine(MarginEngine):
                                 np.asarray(inputs.positions, np.float64),
                                 np.asarray(inputs.entry_prices, np.float64), s.kind, s.underlying,
                                 s.quote, s.contract_size, packed.start, packed.count, packed.floors,
-                                packed.imr, packed.im_cum)
-
-    @staticmethod
-    def _check_kinds(inputs: MarginInputs) -> None:
-        s = inputs.specs
-        held = np.any(inputs.positions != 0.0, axis=0)
-        bad = np.flatnonzero(held & (s.kind == OPTION))
-        if bad.size:
-            raise ValueError(f"static engine margins perpetuals only; instrument {int(bad[0])} "
-                             f"holds an option position")
+                                packed.imr, packed.im_cum,
+                                np.asarray(inputs.asset_prices, np.float64), s.strike, s.is_call,
+                                *self.option_rates)
 
     # ------------------------------------------------------------------ contract
     def evaluate(self, inputs: MarginInputs) -> MarginResult:
@@ -436,17 +584,17 @@ class StaticIsolatedEngine(MarginEngine):
             Account sums and the per-position arrays in ``extra``.
 
         Raises:
-            ValueError: Bad ``position_margin``, an option position, or a
-                perpetual whose underlying has no table.
+            ValueError: Bad ``position_margin``, or a perpetual whose
+                underlying has no table.
         """
-        self._check_kinds(inputs)
         packed = self._packed_for(inputs)
         posted = self._posted(inputs, packed)
         s = inputs.specs
         eq, im, mm, lp, liq = static_margin_kernel(
             np.asarray(inputs.positions, np.float64), np.asarray(inputs.entry_prices, np.float64),
             np.asarray(inputs.marks, np.float64), s.kind, s.underlying, s.contract_size, posted,
-            *packed.arrays())
+            *packed.arrays(), np.asarray(inputs.asset_prices, np.float64), s.quote, s.strike,
+            s.is_call, *self.option_rates)
         equity = eq.sum(axis=1)
         initial = im.sum(axis=1)
         mm_sum = mm.sum(axis=1)
@@ -458,10 +606,14 @@ class StaticIsolatedEngine(MarginEngine):
             np.minimum(mm_sum, equity),
         )
         free = np.asarray(inputs.collateral, np.float64).copy()
-        perps = np.flatnonzero(s.kind == PERP)
-        quotes = np.unique(s.quote[perps]) if perps.size else np.zeros(0, np.int64)
-        for j in perps:
+        margined = np.flatnonzero((s.kind == PERP) | (s.kind == OPTION))
+        quotes = np.unique(s.quote[margined]) if margined.size else np.zeros(0, np.int64)
+        for j in margined:
             free[:, s.quote[j]] -= posted[:, j]
+            if s.kind[j] == OPTION:  # premium held by shorts (module docstring)
+                qv = inputs.asset_prices[s.quote[j]]
+                free[:, s.quote[j]] -= (np.maximum(-inputs.positions[:, j], 0.0)
+                                        * s.contract_size[j] * inputs.entry_prices[:, j] / qv)
         free_quote = (free[:, quotes] * inputs.asset_prices[quotes]).sum(axis=1)
         extra = {
             "posted_margin": posted,
@@ -485,7 +637,9 @@ class StaticIsolatedEngine(MarginEngine):
         adds (precisely: the top-up bringing the resulting position's posted
         margin to its IM) plus the fee; reducing orders are always accepted.
         With ``max_leverage = L``, a fresh order at the mark is accepted iff
-        ``notional / L + fee ≤ free quote``.
+        ``notional / L + fee ≤ free quote``. An option buy needs free quote ≥
+        premium + fee, an option sale free quote ≥ the standard IM to post +
+        fee (:func:`static_pretrade_kernel`).
 
         Args:
             inputs: Current state of all accounts.
@@ -512,4 +666,6 @@ class StaticIsolatedEngine(MarginEngine):
             np.array(sub.entry_prices, np.float64), posted, np.asarray(inputs.marks, np.float64),
             s.kind, s.underlying, s.quote, s.contract_size, p.start, p.count, p.floors, p.imr,
             p.im_cum, local.astype(np.int64), np.asarray(instrument, np.int64),
-            np.asarray(delta, np.float64), np.asarray(price, np.float64), float(fee_rate))
+            np.asarray(delta, np.float64), np.asarray(price, np.float64), float(fee_rate),
+            np.asarray(inputs.asset_prices, np.float64), s.strike, s.is_call,
+            *self.option_rates)

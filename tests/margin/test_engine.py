@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,30 @@ def test_apply_order_books_spot_and_options_in_cash():
     inputs, j = _one(OPTION)
     opt = apply_order(inputs, 0, j, 2.0, 1_000.0, 0.0)
     assert opt.positions[0, j] == 2.0 and opt.collateral[0, 0] == 8_000.0
+    assert opt.entry_prices[0, j] == 1_000.0
+
+
+def test_apply_order_keeps_the_average_premium_of_options():
+    inputs, j = _one(OPTION, position=-2.0, entry=1_000.0)
+    add = apply_order(inputs, 0, j, -2.0, 1_500.0, 0.0)  # sell 2 more: average premium
+    assert add.positions[0, j] == -4.0 and add.entry_prices[0, j] == 1_250.0
+    assert add.collateral[0, 0] == 10_000.0 + 3_000.0
+    part = apply_order(inputs, 0, j, 1.0, 800.0, 0.0)  # buy 1 back: entry kept, nothing realised
+    assert part.entry_prices[0, j] == 1_000.0 and part.collateral[0, 0] == 10_000.0 - 800.0
+    flip = apply_order(inputs, 0, j, 3.0, 900.0, 0.0)
+    assert flip.positions[0, j] == 1.0 and flip.entry_prices[0, j] == 900.0
+    close = apply_order(inputs, 0, j, 2.0, 900.0, 0.0)
+    assert close.positions[0, j] == 0.0 and close.entry_prices[0, j] == 0.0
+
+
+def test_apply_order_pays_an_inverse_option_premium_in_coin():
+    inputs, j = _one(OPTION, btc=1.0)
+    specs = replace(inputs.specs, quote=np.where(inputs.specs.kind == OPTION, 1, 0))
+    inverse = replace(inputs, specs=specs)
+    opt = apply_order(inverse, 0, j, 2.0, 1_200.0, 0.001)
+    # size × price / BTC price = 2 × 1,200 / 60,000 BTC, the fee likewise; USD untouched
+    assert opt.collateral[0, 1] == pytest.approx(1.0 - 0.04 - 0.00004, rel=1e-15)
+    assert opt.collateral[0, 0] == 10_000.0
 
 
 def test_reduce_only_orders():

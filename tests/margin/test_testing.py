@@ -14,10 +14,9 @@ reason (its numbers are the regime's published rules, not a bug):
   reduce-only order: cutting one leg of an offsetting portfolio can raise the
   IM and is refused when equity does not cover it.
 
-Each regime is checked on the instrument kinds it margins: ``cross`` and
-``static`` on spot and perpetuals (cross's kernels value no option position, and
-its pre-trade check books an option order as a spot trade of the underlying),
-``aave`` on spot only, the portfolio regimes on all three.
+Each regime is checked on the instrument kinds it margins: ``aave`` on spot
+only, every other regime on spot, perpetuals and options, with the options
+quoted in USD (linear) and in BTC (inverse: the premium moves BTC).
 """
 
 from __future__ import annotations
@@ -54,8 +53,8 @@ PM_REDUCING = ("portfolio margin: risk-reducing means lowering the IM (Deribit P
 
 CASES = {
     "cross": (lambda: CrossMarginEngine([None, BINANCE_BTCUSDT, BINANCE_ETHUSDT]),
-              (SPOT, PERP), {}),
-    "static": (StaticIsolatedEngine, (SPOT, PERP),
+              (SPOT, PERP, OPTION), {}),
+    "static": (StaticIsolatedEngine, (SPOT, PERP, OPTION),
                {"ordering": ISOLATED_MM, "pretrade": ISOLATED_PRETRADE}),
     "aave": (AaveLendingEngine, (SPOT,), {}),
     "portfolio": (PortfolioMarginEngine, (SPOT, PERP, OPTION), {"pretrade_reducing": PM_REDUCING}),
@@ -75,10 +74,21 @@ def test_registered_engine_passes(name, n, seed):
     check_engine(factory(), sample_inputs(n, kinds=kinds, seed=seed), skip=skip)
 
 
-@pytest.mark.parametrize("name", ["portfolio", "adaptive"])
-def test_portfolio_regimes_pass_without_options(name):
+@pytest.mark.parametrize("name", [n for n in CASES if OPTION in CASES[n][1]])
+@pytest.mark.parametrize("seed", [0, 4])
+def test_registered_engine_passes_with_inverse_options(name, seed):
+    factory, kinds, skip = CASES[name]
+    check_engine(factory(), sample_inputs(12, kinds=kinds, seed=seed, option_quote=1), skip=skip)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if OPTION in CASES[n][1]])
+def test_option_regimes_pass_without_options(name):
     factory, _kinds, skip = CASES[name]
     check_engine(factory(), sample_inputs(kinds=(SPOT, PERP), seed=3), skip=skip)
+
+
+def test_every_regime_but_lending_margins_options():
+    assert {n for n in CASES if OPTION in CASES[n][1]} == set(available_engines()) - {"aave"}
 
 
 # ---------------------------------------------------------------------- a user's engine

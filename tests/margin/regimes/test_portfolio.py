@@ -412,3 +412,102 @@ def test_parallel_kernel_path_matches_serial(monkeypatch):
     monkeypatch.setattr(mp, "PARALLEL_MIN_ACCOUNTS", 0)
     parallel = engine.evaluate(inputs).initial
     np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- options by hand
+
+def _perp_and_put(positions, iv=0.6, f=60_000.0, usd=100_000.0, put_quote=0, btc=0.0):
+    """USD, BTC; a BTC perpetual and an ATM 30-day BTC put (r = 0), marked by Black-76."""
+    t = 30.0 / 365.0
+    specs = InstrumentSpecs(kind=np.array([PERP, OPTION]), underlying=np.array([1, 1]),
+                            quote=np.array([0, put_quote]), contract_size=np.ones(2),
+                            strike=np.array([0.0, f]), expiry=np.array([0.0, t]),
+                            is_call=np.array([False, False]))
+    put = black76_price(f, f, t, 0.0, iv, False)
+    n = len(positions)
+    return MarginInputs(np.tile([usd, btc], (n, 1)), np.asarray(positions, float),
+                        np.tile([f, put], (n, 1)), np.array([1.0, f]), np.array([f, put]), specs,
+                        np.zeros(2), implied_vols=np.array([0.0, iv]), time=0.0, rate=0.0)
+
+
+def _deribit_btc_by_hand(perp, put, f=60_000.0, k=60_000.0, iv=0.6, vol_up=0.5, vol_down=0.25):
+    """Deribit BTC portfolio IM of ``perp`` perpetuals and ``put`` puts, computed by hand.
+
+    margin_methods.md §3.1: moves k × 16 % / 4 for k = −4..4, each with vol up / same / down
+    (IV_up = max(IV (1 + 0.5 (30/DTE)^p), 0.5), IV_down = IV (1 − 0.25 (30/DTE)^p), p = 0.13
+    at DTE = 30, so (30/DTE)^p = 1); extended moves at vol up weighted 0.16 / |move|; worst
+    loss + roll shock 1 % of perp notional; no delta shock below $20M of net delta.
+    """
+    t = 30.0 / 365.0
+    scale = 1.0  # (30 / 30) ** 0.13
+    vols = {"up": max(iv * (1.0 + vol_up * scale), 0.5), "same": iv,
+            "down": iv * (1.0 - vol_down * scale)}
+    p0 = black76_price(f, k, t, 0.0, iv, False)
+
+    def loss(move, vol):
+        return -perp * f * move - put * (black76_price(f * (1.0 + move), k, t, 0.0, vol, False)
+                                         - p0)
+
+    cells = [loss(b * 0.16 / 4, vol) for b in range(-4, 5) for vol in vols.values()]
+    cells += [min(0.16 / abs(m), 1.0) * loss(m, vols["up"])
+              for m in (-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)]
+    return max(max(cells), 0.0) + 0.01 * abs(perp) * f
+
+
+def test_perp_plus_put_portfolio_and_static_requirements_by_hand():
+    from margin.regimes.static import StaticIsolatedEngine
+
+    book = _perp_and_put([[1.0, 1.0]])
+    pm = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(book)
+    want_pm = _deribit_btc_by_hand(1.0, 1.0)
+    assert pm.initial[0] == pytest.approx(want_pm, rel=1e-9)
+    assert pm.maintenance[0] == pytest.approx(0.8 * want_pm, rel=1e-9)
+    assert pm.extra["delta_shock"][0] == 0.0 and pm.extra["roll_shock"][0] == 600.0
+    # static at 20x: the perp needs notional / 20 = 3,000, the long put nothing
+    want_static = 60_000.0 / 20.0
+    static = StaticIsolatedEngine(max_leverage=20.0).evaluate(book)
+    assert static.initial[0] == want_static
+    assert static.initial[0] - pm.initial[0] == pytest.approx(want_static - want_pm, rel=1e-9)
+    # Not cheaper under portfolio margin: long perp + long ATM put is a synthetic long call,
+    # whose value (about the put's 4,112) is mostly lost within the ±16 % grid (worst cell
+    # −16 % at vol down: 3,823.56), plus the 600 roll shock: 4,423.56 against static's 3,000.
+    assert want_pm == pytest.approx(4_423.557, abs=1e-3)
+    assert pm.initial[0] - static.initial[0] == pytest.approx(1_423.557, abs=1e-3)
+    # the portfolio regime does see the hedge: the perp alone needs 16 % + 1 % of notional
+    alone = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(_perp_and_put([[1.0, 0.0]]))
+    assert alone.initial[0] == pytest.approx(_deribit_btc_by_hand(1.0, 0.0), rel=1e-9)
+    assert alone.initial[0] == pytest.approx(0.17 * 60_000.0, rel=1e-12)
+    assert pm.initial[0] < 0.5 * alone.initial[0]
+    assert StaticIsolatedEngine(max_leverage=20.0).evaluate(
+        _perp_and_put([[1.0, 0.0]])).initial[0] == static.initial[0]
+
+
+def test_short_straddle_requirement_rises_with_the_vol_shock():
+    # short 1 ATM call + 1 ATM put: the vol-up cells dominate, so a larger shock costs more
+    t = 30.0 / 365.0
+    specs = InstrumentSpecs(kind=np.array([OPTION, OPTION]), underlying=np.array([1, 1]),
+                            quote=np.zeros(2, np.int64), contract_size=np.ones(2),
+                            strike=np.full(2, 60_000.0), expiry=np.full(2, t),
+                            is_call=np.array([True, False]))
+    marks = np.array([black76_price(60_000.0, 60_000.0, t, 0.0, 0.6, c) for c in (True, False)])
+    straddle = MarginInputs(np.array([[1e5, 0.0]]), np.array([[-1.0, -1.0]]), np.zeros((1, 2)),
+                            np.array([1.0, 60_000.0]), marks, specs, np.zeros(2),
+                            implied_vols=np.full(2, 0.6))
+    ims = [PortfolioMarginEngine([None, UnderlyingParams(deribit_grid(0.16, vol_range_up=up))])
+           .evaluate(straddle).initial[0] for up in (0.25, 0.5, 1.0)]
+    assert ims[0] < ims[1] < ims[2]
+
+
+def test_inverse_put_premium_is_paid_in_coin():
+    from margin.engine import apply_order
+
+    # the put quoted in BTC: buying 2 at the mark pays 2 × mark / 60,000 BTC (and the fee)
+    book = _perp_and_put([[0.0, 0.0]], put_quote=1, btc=1.0, usd=0.0)
+    mark = float(book.marks[1])
+    engine = PortfolioMarginEngine([None, DERIBIT_BTC])
+    c_row, p_row, d_eq = engine._order_effect(book, book.collateral, book.positions, 1, 2.0, mark,
+                                              1e-3)
+    assert c_row[0, 1] == pytest.approx(1.0 - 2 * mark * 1.001 / 60_000.0, rel=1e-15)
+    assert c_row[0, 0] == 0.0 and p_row[0, 1] == 2.0
+    assert d_eq == pytest.approx(-2 * mark * 1e-3, rel=1e-9)  # no haircut: only the fee
+    np.testing.assert_allclose(apply_order(book, 0, 1, 2.0, mark, 1e-3).collateral, c_row)

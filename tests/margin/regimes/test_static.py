@@ -241,13 +241,9 @@ def test_pretrade_spot_is_cash_only():
     assert ok.tolist() == [True, False, True, False]
 
 
-def test_pretrade_rejects_options_and_empty():
-    specs = InstrumentSpecs(kind=np.array([SPOT, PERP, OPTION]), underlying=np.array([1, 1, 1]),
-                            quote=np.zeros(3, np.int64), contract_size=np.ones(3))
-    state = inputs([[1e6, 0, 0]], [[0, 0, 0]], [[0, 0, 0]], [[0, 0, 0]], specs=specs)
+def test_pretrade_empty_batch():
+    state = inputs([[1e6, 0, 0]], [[0, 0, 0]], [[0, 0, 0]], [[0, 0, 0]])
     e = StaticIsolatedEngine(max_leverage=10)
-    assert e.pretrade(state, np.array([0]), np.array([2]), np.array([1.0]), np.array([100.0]),
-                      0.0).tolist() == [False]
     assert e.pretrade(state, np.array([], np.int64), np.array([], np.int64), np.array([]),
                       np.array([]), 0.0).shape == (0,)
 
@@ -294,12 +290,7 @@ def test_fallback_raise_and_argument_errors():
         StaticIsolatedEngine().evaluate(bad_shape)
 
 
-def test_option_positions_rejected_and_registry():
-    specs = InstrumentSpecs(kind=np.array([SPOT, PERP, OPTION]), underlying=np.array([1, 1, 1]),
-                            quote=np.zeros(3, np.int64), contract_size=np.ones(3))
-    state = inputs([[1e6, 0, 0]], [[0, 0, 1.0]], [[0, 0, 100.0]], [[0, 0, 0]], specs=specs)
-    with pytest.raises(ValueError, match="option"):
-        StaticIsolatedEngine().evaluate(state)
+def test_registry():
     e = make_engine("static", tables={1: flat_table(0.1, 0.05), 2: flat_table(0.2, 0.1)})
     assert isinstance(e, StaticIsolatedEngine)
     res = e.evaluate(long_btc(50_000.0))
@@ -319,3 +310,131 @@ def test_liquidation_price_matches_tiers_and_is_the_root(side, qty, ep, frac):
                            btc=lp))
     gap = at.extra["position_equity"][0, 1] - at.extra["position_mm"][0, 1]
     assert gap == pytest.approx(0.0, abs=max(1e-9 * qty * ep, 1e-7))
+
+
+# ----------------------------------------------------------------- options
+
+# assets: 0 = USD, 1 = BTC, 2 = ETH; instruments: 0 = BTC perp, 1 = BTC 66,000 call quoted in
+# USD, 2 = the same call quoted in BTC (inverse: premium and posted margin in coin)
+OPT_SPECS = InstrumentSpecs(kind=np.array([PERP, OPTION, OPTION]), underlying=np.array([1, 1, 1]),
+                            quote=np.array([0, 0, 1]), contract_size=np.ones(3),
+                            strike=np.array([0.0, 66_000.0, 66_000.0]),
+                            expiry=np.array([0.0, 30 / 365, 30 / 365]),
+                            is_call=np.array([False, True, True]))
+
+
+def opt_inputs(collateral, positions, entry=None, margin=None, call_mark=500.0):
+    n = len(positions)
+    entry = np.zeros((n, 3)) if entry is None else np.asarray(entry, float).reshape(n, 3)
+    pm = None if margin is None else np.asarray(margin, float).reshape(n, 3)
+    return MarginInputs(np.asarray(collateral, float).reshape(n, 3),
+                        np.asarray(positions, float).reshape(n, 3), entry,
+                        np.array([1.0, 60_000.0, 3_000.0]),
+                        np.array([60_000.0, call_mark, call_mark]), OPT_SPECS, np.zeros(3),
+                        position_margin=pm)
+
+
+def test_short_call_isolated_by_hand():
+    # short 2 calls K 66,000 at F 60,000 sold at 400, mark 500 (OTM 6,000: 10 % floor binds).
+    # Posted at entry: IM with the mark at the entry premium, 2 × (6,000 + 400) = 12,800;
+    # equity = 12,800 + (−2) × (500 − 400) = 12,600; IM 2 × 6,500, MM 2 × 5,000
+    e = StaticIsolatedEngine(max_leverage=20)
+    res = e.evaluate(opt_inputs([[20_000.0, 0, 0]], [[0, -2.0, 0]], [[0, 400.0, 0]]))
+    assert res.extra["posted_margin"][0, 1] == 12_800.0
+    assert res.extra["position_equity"][0, 1] == 12_600.0
+    assert (res.initial[0], res.maintenance[0], res.equity[0]) == (13_000.0, 10_000.0, 12_600.0)
+    assert not res.below_maintenance[0] and not res.extra["liquidatable"][0]
+    assert np.isnan(res.extra["liquidation_price"][0, 1])
+    # free quote: 20,000 − 12,800 posted − 800 of premium held by the short
+    assert res.extra["free_quote"][0] == 6_400.0
+
+
+def test_short_call_liquidated_when_its_mark_rises():
+    # posted 11,000: equity 11,000 − 2 (m − 400) meets MM 2 (4,500 + m) at m = 700
+    e = StaticIsolatedEngine(max_leverage=20)
+    for mark, liquidatable in ((699.0, False), (701.0, True)):
+        res = e.evaluate(opt_inputs([[20_000.0, 0, 0]], [[0, -2.0, 0]], [[0, 400.0, 0]],
+                                    [[0, 11_000.0, 0]], call_mark=mark))
+        assert res.extra["position_liquidatable"][0, 1] == liquidatable
+        assert res.below_maintenance[0] == liquidatable
+        assert res.extra["position_mm"][0, 1] == 2 * (4_500.0 + mark)
+
+
+def test_long_option_is_its_premium_and_never_liquidatable():
+    e = StaticIsolatedEngine(max_leverage=20)
+    res = e.evaluate(opt_inputs([[0.0, 0, 0]], [[0, 3.0, 0]], [[0, 700.0, 0]], call_mark=20.0))
+    assert res.extra["position_equity"][0, 1] == 60.0  # 3 × mark: the premium paid, marked
+    assert (res.initial[0], res.extra["maintenance_sum"][0]) == (0.0, 0.0)
+    assert not res.below_maintenance[0]
+    assert res.extra["posted_margin"][0, 1] == 0.0
+
+
+def test_option_fallback_is_scaled_with_the_perps_when_underfunded():
+    # perp long 1 @ 60,000 at 20x needs 3,000; the short calls 12,800; the USD balance less
+    # the 800 of premium held is 7,900, so both are scaled by 7,900 / 15,800 = 1/2
+    e = StaticIsolatedEngine(max_leverage=20)
+    res = e.evaluate(opt_inputs([[8_700.0, 0, 0]], [[1.0, -2.0, 0]], [[60_000.0, 400.0, 0]]))
+    np.testing.assert_allclose(res.extra["posted_margin"][0, :2], [1_500.0, 6_400.0])
+
+
+def test_pretrade_short_and_long_calls_around_the_boundary():
+    e = StaticIsolatedEngine(max_leverage=20)
+    state = opt_inputs([[13_000.0, 0, 0]], [[0, 0, 0]])
+    # selling 2 calls at the mark posts 2 × 6,500 = all the free USD (the premium received is
+    # held by the short); 0.01 more does not fit; buying 1 back is reduce-only and frees
+    # 6,500 (its posted margin; the 500 held pays the buy-back); then 0.99 more fits (6,435)
+    ok = e.pretrade(state, np.zeros(4, np.int64), np.ones(4, np.int64),
+                    np.array([-2.0, -0.01, 1.0, -0.99]), np.full(4, 500.0), 0.0)
+    assert ok.tolist() == [True, False, True, True]
+    assert e.pretrade(state, np.array([0]), np.array([1]), np.array([-2.01]),
+                      np.array([500.0]), 0.0).tolist() == [False]
+    # a buy pays premium + fee from free USD: 1,000 buys 2 calls at 499.75 + 0.05 % fee
+    cash = opt_inputs([[1_000.0, 0, 0]], [[0, 0, 0]])
+    ok = e.pretrade(cash, np.zeros(2, np.int64), np.ones(2, np.int64), np.array([2.0, 0.01]),
+                    np.array([999.5 / 2, 500.0]), 5e-4)
+    assert ok.tolist() == [True, False]
+
+
+def test_pretrade_inverse_call_pays_premium_and_posts_margin_in_coin():
+    e = StaticIsolatedEngine(max_leverage=20)
+    # 0.02 BTC buys exactly 2 calls at 600 USD: 2 × 600 / 60,000 BTC; then nothing more
+    coin = opt_inputs([[1e6, 0.02, 0]], [[0, 0, 0]])
+    ok = e.pretrade(coin, np.zeros(2, np.int64), np.full(2, 2), np.array([2.0, 0.01]),
+                    np.full(2, 600.0), 0.0)
+    assert ok.tolist() == [True, False]
+    assert e.pretrade(coin, np.array([0]), np.array([2]), np.array([2.01]), np.array([600.0]),
+                      0.0).tolist() == [False]
+    # a short posts its IM in BTC: 6,500 s / 60,000 ≤ 0.2 BTC  ⇔  s ≤ 1.846
+    short = opt_inputs([[1e6, 0.2, 0]], [[0, 0, 0]])
+    for s, want in ((1.84, True), (1.85, False)):
+        assert e.pretrade(short, np.array([0]), np.array([2]), np.array([-s]),
+                          np.array([500.0]), 0.0).tolist() == [want]
+    # evaluated: the fallback posts the IM in BTC, the position equity is in USD
+    res = e.evaluate(opt_inputs([[0.0, 0.5, 0]], [[0, 0, -1.0]], [[0, 0, 500.0]]))
+    assert res.extra["posted_margin"][0, 2] == pytest.approx(6_500.0 / 60_000.0, rel=1e-15)
+    assert res.extra["position_equity"][0, 2] == pytest.approx(6_500.0, rel=1e-15)
+    assert res.extra["free_quote"][0] == pytest.approx((0.5 - 7_000.0 / 60_000.0) * 60_000.0)
+
+
+def test_short_straddle_requirement_rises_with_the_mark():
+    from margin.methods.pricing import black76_price
+
+    t = 30 / 365
+    specs = InstrumentSpecs(kind=np.array([PERP, OPTION, OPTION]), underlying=np.array([1, 1, 1]),
+                            quote=np.zeros(3, np.int64), contract_size=np.ones(3),
+                            strike=np.array([0.0, 60_000.0, 60_000.0]),
+                            expiry=np.array([0.0, t, t]), is_call=np.array([False, True, False]))
+
+    def straddle(iv):
+        marks = np.array([60_000.0] + [black76_price(60_000.0, 60_000.0, t, 0.0, iv, c)
+                                       for c in (True, False)])
+        return MarginInputs(np.array([[1e5, 0.0, 0.0]]), np.array([[0.0, -1.0, -1.0]]),
+                            np.tile(marks, (1, 1)), np.array([1.0, 60_000.0, 3_000.0]), marks,
+                            specs, np.zeros(3)), marks[1:]
+
+    e = StaticIsolatedEngine(max_leverage=20)
+    (calm, m_calm), (wild, m_wild) = straddle(0.6), straddle(0.9)
+    lo, hi = e.evaluate(calm), e.evaluate(wild)
+    assert lo.initial[0] == pytest.approx(2 * 9_000.0 + m_calm.sum())
+    assert hi.initial[0] - lo.initial[0] == pytest.approx(m_wild.sum() - m_calm.sum())
+    assert hi.initial[0] > lo.initial[0]
