@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BOOK_TYPES",
     "RULES",
     "AgentsConfig",
     "ArbitrageurConfig",
@@ -22,7 +23,13 @@ __all__ = [
     "MarketMakerConfig",
     "MomentumConfig",
     "NoiseConfig",
+    "OptionBooksConfig",
+    "OptionMakerConfig",
 ]
+
+BOOK_TYPES = ("directional", "basis", "covered_call", "cash_secured_put", "protective_put",
+              "calendar_spread", "strike_spread")
+"""Option-world books a trader may hold (``OptionBooksConfig``, ``agents.option_books``)."""
 
 RULES = ("top_up", "deleverage", "none")
 """Leveraged traders' behaviour near maintenance (``LeveragedConfig.rule``)."""
@@ -312,6 +319,99 @@ class MarketMakerConfig:
 
 
 @dataclass
+class OptionMakerConfig:
+    """Option market makers or delta-hedging dealers, one per protocol and underlying.
+
+    They quote every listed option of their underlying around its mark (the
+    surface value) with a half-spread in vol points, lean their quotes against
+    their vega inventory, stop quoting a side past their limits, and hedge the
+    net delta of options plus perpetual in the perpetual book when it leaves a
+    band (``agents.option_maker``).
+
+    Attributes:
+        per_underlying: Agents per protocol and underlying (0: none).
+        half_spread_vol: Half-spread in implied-vol points (0.01 = 1 vol point).
+        min_half_spread: Smallest half-spread as a fraction of the mark.
+        size: Quote size per side, in base units of the underlying.
+        bids: Quote bids (a dealer that only sells protection sets False).
+        asks: Quote asks.
+        max_contract_position: Largest |position| per contract, base units.
+        vega_limit: Largest |net vega| (USD per vol point) a side may grow.
+        vega_lean_vol: Quotes move by this many vol points at the vega limit
+            (long vega: quotes lower, to sell).
+        hedge_band: Net delta (base units) beyond which the delta is hedged.
+        hedge_every: Steps between hedge checks (1: every step).
+        requote_steps: Requote a contract at least every this many steps.
+        requote_frac: Requote when the fair value has moved by more than this
+            fraction of the quoted half-spread.
+        usd: Initial quote collateral.
+        base_notional: Initial holding of each base asset, in quote value.
+    """
+
+    per_underlying: int = 1
+    half_spread_vol: float = 0.02
+    min_half_spread: float = 0.02
+    size: dict[str, float] = field(default_factory=lambda: {"BTC": 0.5, "ETH": 5.0})
+    bids: bool = True
+    asks: bool = True
+    max_contract_position: dict[str, float] = field(
+        default_factory=lambda: {"BTC": 10.0, "ETH": 100.0})
+    vega_limit: float = 20_000.0
+    vega_lean_vol: float = 0.02
+    hedge_band: dict[str, float] = field(default_factory=lambda: {"BTC": 0.5, "ETH": 5.0})
+    hedge_every: int = 1
+    requote_steps: int = 30
+    requote_frac: float = 1.0
+    usd: float = 10_000_000.0
+    base_notional: float = 0.0
+
+
+@dataclass
+class OptionBooksConfig:
+    """Traders holding one option-world book each (``agents.option_books``).
+
+    Each book type has ``counts[type]`` traders per protocol (and underlying of
+    ``assets``). A trader enters at a random step of the warm-up, keeps its
+    book's legs at their targets with IOC orders, and rolls its options when
+    they expire. Book types (``BOOK_TYPES``): ``directional`` (long perpetual),
+    ``basis`` (long spot, short perpetual), ``covered_call`` (long underlying,
+    short OTM call), ``cash_secured_put`` (cash, short OTM put),
+    ``protective_put`` (long underlying, long OTM put), ``calendar_spread``
+    (short near ATM call, long far call on the nearest strike),
+    ``strike_spread`` (bull put spread: short put near the money, long put
+    further out).
+
+    Attributes:
+        counts: Traders per book type.
+        assets: Underlyings the books are built on (empty: every option asset).
+        notional: Underlying notional of each book, quote units.
+        usd: Initial quote collateral of each trader.
+        underlying_leg: ``perp`` or ``spot`` for the underlying leg of the
+            covered call and the protective put.
+        moneyness: Distance of the OTM strikes from the index, fraction.
+        tenor_days: Target days to expiry of the options (nearest expiry).
+        near_days: Calendar spread: target days of the short (near) leg.
+        enter_steps: Traders enter uniformly over this many steps (warm-up).
+        option_slippage: Largest premium paid above the mark (or given below),
+            fraction of the mark.
+        retry_steps: Steps a trader waits after sending orders before it
+            looks at its legs again.
+    """
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOOK_TYPES, 0))
+    assets: list[str] = field(default_factory=list)
+    notional: float = 20_000.0
+    usd: float = 50_000.0
+    underlying_leg: str = "perp"
+    moneyness: float = 0.05
+    tenor_days: float = 7.0
+    near_days: float = 1.0
+    enter_steps: int = 120
+    option_slippage: float = 0.25
+    retry_steps: int = 5
+
+
+@dataclass
 class AgentsConfig:
     """Agent populations."""
 
@@ -322,3 +422,9 @@ class AgentsConfig:
     momentum: MomentumConfig = field(default_factory=MomentumConfig)
     leveraged: LeveragedConfig = field(default_factory=LeveragedConfig)
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
+    option_maker: OptionMakerConfig = field(default_factory=OptionMakerConfig)
+    option_dealer: OptionMakerConfig = field(default_factory=lambda: OptionMakerConfig(
+        per_underlying=0, bids=False, half_spread_vol=0.03, size={"BTC": 1.0, "ETH": 10.0},
+        hedge_band={"BTC": 0.2, "ETH": 2.0}, max_contract_position={"BTC": 20.0, "ETH": 200.0},
+        vega_limit=50_000.0))
+    option_books: OptionBooksConfig = field(default_factory=OptionBooksConfig)

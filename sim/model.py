@@ -3,11 +3,14 @@
 One step, one direction (DESIGN.md, "One step, one direction"):
 
 1. scenario: the exogenous fundamental prices move (correlated GBM);
-2. oracles publish index prices (latency, TWAP);
+2. oracles publish index prices (latency, TWAP); options due expire and settle
+   at the index TWAP, new expiries are listed (:mod:`sim.venue.options`), and
+   the implied-volatility surface takes the step's index move;
 3. agents act in a random order drawn from the model's generator; orders pass
    the protocol's pre-trade margin check and match continuously in the books;
    fills settle in the ledger at once;
-4. mark-to-market (mark = median of index, mid, last trade) and funding;
+4. mark-to-market (perps: median of index, mid, last trade; options: Black-76
+   at the surface's mark implied volatility) and funding;
 5. each protocol's margin engine computes equity, IM and MM of all its
    accounts in one kernel call; with ``contagion.universal_margin`` the rows of
    owners on several protocols are then replaced by their universal figures
@@ -51,12 +54,14 @@ from sim.market.funding import mark_price
 from sim.market.instruments import Instrument
 from sim.market.oracle import Oracle
 from sim.market.view import MarketView
+from sim.output.accounts import account_snapshot, reference_risk_engine
 from sim.scenarios import build_scenario
 from sim.scenarios.gbm import SECONDS_PER_YEAR
 from sim.venue.engines import build_engine
 from sim.venue.insurance import InsuranceState, insurance_metric_names, insurance_state
 from sim.venue.liquidation import LiquidationEngine
-from sim.venue.protocol import Protocol
+from sim.venue.options import OPTION_METRICS, OptionGreeks, OptionMarket, fee_rates, option_metrics
+from sim.venue.protocol import Protocol, make_book
 from sim.world import build_agents, build_markets
 
 __all__ = ["DEPTH_BANDS", "REJECTED_MARGIN", "MarketModel"]
@@ -215,6 +220,7 @@ class MarketModel(mesa.Model):
 
         self.contagion_tracker = ContagionTracker(self)
         self.marks = np.array([self.asset_prices[i.base] for i in self.instruments])
+        self._init_options(markets.chain)
         self.last_price = np.full(len(self.instruments), np.nan)
         self.depth = np.zeros(len(self.instruments))
         self._own_depth: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -232,6 +238,9 @@ class MarketModel(mesa.Model):
         self._step_trades = np.zeros(len(self.instruments), np.int64)
         self._trade_chunks: list[tuple[int, np.ndarray]] = []
         self.metrics: dict[str, float] = {}
+        self._account_chunks: list[dict[str, np.ndarray]] = []
+        self._agent_type_memo: dict[int, str] | None = None
+        self._risk_engine: Any = None
         self._inputs_key: tuple[int, int, int] | None = None
         self._inputs: MarginInputs | None = None
         self._rows_cache: dict[int, tuple[tuple[int, Any], np.ndarray]] = {}
@@ -247,6 +256,9 @@ class MarketModel(mesa.Model):
                 SECONDS_PER_YEAR / cfg.market.step_seconds))
         agents = build_agents(self, self._in_stream)
         self.makers = agents.makers
+        self.option_dealers = np.asarray(agents.option_dealers, np.int64)
+        """Rows of option market makers and delta-hedging dealers (the dealer Greeks)."""
+        self.option_books = agents.option_books
         self.leveraged = agents.leveraged
         self.arbitrageurs = agents.arbitrageurs
         self.liquidators = agents.liquidators
@@ -258,6 +270,93 @@ class MarketModel(mesa.Model):
         self._collect(self._evaluate_margins())
 
     # ------------------------------------------------------------------ build
+    def _init_options(self, chain: Any) -> None:
+        """The option market (None without options), marks in USD and implied vols.
+
+        ``engine_marks`` is ``marks`` itself unless some option is quoted in a
+        coin (inverse premium): engines take every mark in the pricing unit.
+        """
+        n = len(self.instruments)
+        self.implied_vols = np.zeros(n)
+        """Mark implied volatility per instrument (options; 0 elsewhere)."""
+        self.options: OptionMarket | None = None
+        self.option_rate = 0.0
+        self.option_greeks: OptionGreeks | None = None
+        self.option_epoch = 0
+        """Counts option re-marks: what agents read of the options changes with it."""
+        self.engine_marks = self.marks
+        self._chunk_names: dict[int, str] = {}
+        self._plain = np.array([i.index for i in self.instruments if not i.is_option], np.int64)
+        if chain is None:
+            return
+        from sim.market.volsurface import VolSurface
+
+        ocfg = self.cfg.market.options
+        assets = sorted({s.asset for s in chain.slots})
+        surface = VolSurface(ocfg.surface, self.asset_prices[assets], self.scenario.dt,
+                             assets=[self.asset_names[a] for a in assets])
+        self.options = OptionMarket(chain, self.instruments, ocfg, self.cfg.market.step_seconds,
+                                    self.scenario.dt, surface, assets)
+        self._surface_assets = np.array(assets, np.int64)
+        self.option_rate = float(ocfg.rate)
+        self._option_pos = {int(j): k for k, j in enumerate(chain.instruments.tolist())}
+        self.option_index = np.full(len(self.instruments), -1, np.int64)
+        """Chain position of each instrument (-1 for non-options)."""
+        self.option_index[chain.instruments] = np.arange(len(chain.instruments))
+        if (self.options.quote != 0).any():
+            self.engine_marks = self.marks.copy()
+        self.options.list_due(0, self.asset_prices)
+        self._write_option_specs()
+        self._mark_options()
+
+    def _write_option_specs(self) -> None:
+        """Copy the chain's strikes and expiries (years) into the engines' instrument specs.
+
+        An unlisted slot keeps its last strike and expires now (a finite, zero-value mark).
+        """
+        o = self.options
+        listed = o.listed()
+        self.specs.strike[o.slots] = np.where(listed, o.chain.strike, self.specs.strike[o.slots])
+        self.specs.expiry[o.slots] = np.where(listed, o.chain.expiry_step, self.steps) \
+            * self.scenario.dt
+
+    def _mark_options(self) -> None:
+        """Option marks (quote unit and USD), implied vols and Greeks from the surface."""
+        o = self.options
+        iv = o.implied_vols(self.steps, self.asset_prices)
+        greeks = o.greeks(self.steps, self.asset_prices, iv)
+        quote_marks, usd_marks = o.marks(greeks, self.asset_prices)
+        self.implied_vols[o.slots] = iv
+        self.marks[o.slots] = quote_marks
+        if self.engine_marks is not self.marks:
+            self.engine_marks[self._plain] = self.marks[self._plain]
+            self.engine_marks[o.slots] = usd_marks
+        self.option_greeks = greeks
+        self.option_epoch += 1
+
+    def _expire_and_list(self) -> None:
+        """Phase 2 for options: settle what expires now, list new expiries, move the surface.
+
+        A settled slot gets a fresh book (its resting orders are gone with the contract).
+        """
+        o = self.options
+        settled = o.settle_due(self.steps, self.ledger, self.price_history, self.protocols)
+        for j in settled:
+            self.books[j] = make_book(self.protocols[self.instruments[j].protocol].cfg.stp)
+        listed = o.list_due(self.steps, self.asset_prices)
+        if settled or listed:
+            self._write_option_specs()
+        o.surface.update(self.asset_prices[self._surface_assets],
+                         self.scenario.vol_factors(self.steps, self._surface_assets - 1))
+
+    def _option_fee_rate(self, j: int, price: np.ndarray) -> float:
+        """The option fee as one rate on the premium for a pre-trade batch (the highest)."""
+        o = self.cfg.market.options
+        under = float(self.asset_prices[self.instruments[j].base])
+        if len(price) == 0:
+            return 0.0
+        return float(fee_rates(o.taker_fee, o.fee_cap, under, np.asarray(price)).max())
+
     def open_trader(self, protocol: int, owner: int, usd: float, base_notional: float) -> int:
         """Open a funded trader account: ``usd`` of quote plus ``base_notional`` of each asset.
 
@@ -285,9 +384,15 @@ class MarketModel(mesa.Model):
         """Current ledger state of every row as margin-engine inputs (views, no copies)."""
         lg = self.ledger
         hist = self.price_history[:self.steps + 1]
-        return MarginInputs(lg.collateral, lg.position, lg.entry_price, self.asset_prices,
-                            self.marks, self.specs, self.haircuts, price_history=hist,
-                            time=self.steps * self.scenario.dt, depth=self.depth)
+        entry = lg.entry_price
+        if self.engine_marks is not self.marks:  # coin-quoted options: entries in USD too
+            entry = entry.copy()
+            slots = self.options.slots
+            entry[:, slots] *= self.asset_prices[self.options.quote][None, :]
+        return MarginInputs(lg.collateral, lg.position, entry, self.asset_prices,
+                            self.engine_marks, self.specs, self.haircuts, price_history=hist,
+                            implied_vols=self.implied_vols, time=self.steps * self.scenario.dt,
+                            rate=self.option_rate, depth=self.depth)
 
     def shared_margin_inputs(self) -> MarginInputs:
         """:meth:`margin_inputs`, built again only when the step, ledger rows or history change.
@@ -329,6 +434,8 @@ class MarketModel(mesa.Model):
                 side = int(events["side"][e])
                 sweep = book.sweep_cost(side, int(events["qty"][e]))
                 price[e] = sweep.vwap * inst.tick_size if sweep.filled_qty > 0 else self.marks[j]
+        if inst.quote != 0:  # engines take prices in the pricing unit (coin-quoted options)
+            price = price * self.asset_prices[inst.quote]
         return price
 
     def submit(self, j: int, events: np.ndarray) -> np.ndarray:
@@ -341,7 +448,12 @@ class MarketModel(mesa.Model):
         self.orders_submitted += int(new.sum())
         if len(events) == 0:
             return np.zeros(0, dtype=RESULT_DTYPE)
-        book = self.books[j]
+        return self._match(inst, proto, events, rejected)
+
+    def _match(self, inst: Instrument, proto: Protocol, events: np.ndarray,
+               rejected: np.ndarray | None) -> np.ndarray:
+        """Match ``events`` in the instrument's book (but the ``rejected``) and settle fills."""
+        book = self.books[inst.index]
         k = book.n_fills
         if rejected is None:
             results = book.apply_events(events, step=self.steps)
@@ -351,6 +463,53 @@ class MarketModel(mesa.Model):
             self._settle(inst, proto, book.fills_since(k))
         return results
 
+    def submit_many(self, batch: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+        """:meth:`submit` of several books of one protocol with one pre-trade check.
+
+        The orders of every item are checked together, in batch order, each
+        assuming the earlier ones filled in full (the engine's sequential rule,
+        :meth:`margin.MarginEngine.pretrade`), with the highest fee rate of the
+        batch; then each book matches its events and fills settle. Used by
+        agents quoting many books at once (option market makers); with
+        universal margin the items are submitted one by one.
+        """
+        protos = {self.instruments[j].protocol for j, _ in batch}
+        if len(batch) <= 1 or self.universal is not None or len(protos) > 1:
+            return [self.submit(j, ev) for j, ev in batch]
+        proto = self.protocols[protos.pop()]
+        parts, owners, insts, deltas, prices, fees = [], [], [], [], [], []
+        for j, ev in batch:
+            inst = self.instruments[j]
+            check = (ev["kind"] != CANCEL) & ((ev["flags"] & REDUCE_ONLY) == 0)
+            idx = np.flatnonzero(check)
+            parts.append(idx)
+            if len(idx) == 0:
+                continue
+            sub = ev[idx]
+            price = self._expected_prices(j, sub)
+            owners.append(sub["owner"])
+            insts.append(np.full(len(idx), j, np.int64))
+            deltas.append((sub["side"] * sub["qty"] * inst.lot_size).astype(np.float64))
+            prices.append(price)
+            fees.append(proto.cfg.taker_fee if not inst.is_option
+                        else self._option_fee_rate(j, price))
+        ok = None
+        if owners:
+            ok = proto.engine.pretrade(self.protocol_inputs(proto.index), np.concatenate(owners),
+                                       np.concatenate(insts), np.concatenate(deltas),
+                                       np.concatenate(prices), max(fees))
+            self.orders_rejected += int((~ok).sum())
+        out, at = [], 0
+        for (j, ev), idx in zip(batch, parts, strict=True):
+            inst = self.instruments[j]
+            self.orders_submitted += int((ev["kind"] != CANCEL).sum())
+            rejected = None
+            if len(idx) and ok is not None and not ok[at:at + len(idx)].all():
+                rejected = idx[~ok[at:at + len(idx)]]
+            at += len(idx)
+            out.append(self._match(inst, proto, ev, rejected))
+        return out
+
     def _pretrade(self, j: int, inst: Instrument, proto: Protocol, events: np.ndarray,
                   check: np.ndarray) -> np.ndarray | None:
         """Pre-trade margin check of the ``check`` events: indices of rejected ones, or None."""
@@ -358,12 +517,13 @@ class MarketModel(mesa.Model):
         ev = events if everything else events[check]
         price = self._expected_prices(j, ev)
         delta = ev["side"] * ev["qty"] * inst.lot_size
+        fee = proto.cfg.taker_fee if not inst.is_option else self._option_fee_rate(j, price)
         if self.universal is not None:
-            ok = self._pretrade_universal(j, proto, ev, delta.astype(np.float64), price)
+            ok = self._pretrade_universal(j, proto, ev, delta.astype(np.float64), price, fee)
         else:
             ok = proto.engine.pretrade(self.protocol_inputs(proto.index), ev["owner"],
                                        np.full(len(ev), j), delta.astype(np.float64), price,
-                                       proto.cfg.taker_fee)
+                                       fee)
         if ok.all():
             return None
         rejected = np.flatnonzero(~ok) if everything else np.flatnonzero(check)[~ok]
@@ -371,7 +531,7 @@ class MarketModel(mesa.Model):
         return rejected
 
     def _pretrade_universal(self, j: int, proto: Protocol, ev: np.ndarray, delta: np.ndarray,
-                            price: np.ndarray) -> np.ndarray:
+                            price: np.ndarray, fee: float) -> np.ndarray:
         """Pre-trade check with universal margin: owners on several venues by the universal engine.
 
         Rows of universal owners go to :meth:`sim.contagion.universal.UniversalMargin.pretrade`,
@@ -385,10 +545,10 @@ class MarketModel(mesa.Model):
         if rest.any():
             ok[rest] = proto.engine.pretrade(self.protocol_inputs(proto.index), owners[rest],
                                              np.full(int(rest.sum()), j), delta[rest], price[rest],
-                                             proto.cfg.taker_fee)
+                                             fee)
         if member.any():
             ok[member] = self.universal.pretrade(j, owners[member], delta[member], price[member],
-                                                 proto.cfg.taker_fee)
+                                                 fee)
         return ok
 
     def _apply_with_rejections(self, book: Any, events: np.ndarray,
@@ -406,9 +566,20 @@ class MarketModel(mesa.Model):
     def _settle(self, inst: Instrument, proto: Protocol, fills: np.ndarray) -> None:
         price = fills["price"] * inst.tick_size
         qty = fills["qty"] * inst.lot_size
-        self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
-                                 fills["taker_side"], price, qty, proto.cfg.maker_fee,
-                                 proto.cfg.taker_fee, proto.treasury, checked=False)
+        if inst.is_option:  # Deribit: a fraction of the underlying, capped at a share of premium
+            o = self.cfg.market.options
+            under = 1.0 if inst.quote != 0 else float(self.asset_prices[inst.base])
+            self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
+                                     fills["taker_side"], price, qty,
+                                     fee_rates(o.maker_fee, o.fee_cap, under, price),
+                                     fee_rates(o.taker_fee, o.fee_cap, under, price),
+                                     proto.treasury)
+            self._chunk_names[len(self._trade_chunks)] = self.options.chain.names[
+                self._option_pos[inst.index]]
+        else:
+            self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
+                                     fills["taker_side"], price, qty, proto.cfg.maker_fee,
+                                     proto.cfg.taker_fee, proto.treasury, checked=False)
         self.last_price[inst.index] = price[-1]
         self._step_volume[inst.index] += qty.sum()
         self._step_notional[inst.index] += (price * qty).sum()
@@ -437,6 +608,9 @@ class MarketModel(mesa.Model):
             self.price_history = np.concatenate([self.price_history,
                                                  np.empty_like(self.price_history)])
         self.price_history[self.steps] = self.asset_prices
+        if self.options is not None:
+            self._expire_and_list()
+            self._mark_options()
         self.agents.shuffle_do("step")
         self._mark_and_fund()
         result = self._evaluate_margins()
@@ -466,7 +640,7 @@ class MarketModel(mesa.Model):
 
     def _update_depth(self) -> None:
         """One-side average depth within 1 % of the mid: the liquidity add-on's yardstick."""
-        for j in range(len(self.instruments)):
+        for j in self._plain.tolist():
             self.depth[j] = 0.5 * self._depth_within(j, 0.01)
         for mask, own in self._own_depth.values():  # a venue sees only its own books
             np.multiply(self.depth, mask, out=own)
@@ -481,6 +655,8 @@ class MarketModel(mesa.Model):
         for inst in self.instruments:
             j = inst.index
             index = self.asset_prices[inst.base]
+            if inst.is_option:
+                continue
             if not inst.is_perp:
                 self.marks[j] = index
                 continue
@@ -490,6 +666,8 @@ class MarketModel(mesa.Model):
                 self.marks[j] = mark_price(float(index), self.view.mid(j), last)
             else:
                 self.marks[j] = proto.funding[j].mark(float(index), last, self.steps)
+        if self.options is not None:
+            self._mark_options()
 
     def _mark_and_fund(self) -> None:
         self.update_marks()
@@ -553,6 +731,8 @@ class MarketModel(mesa.Model):
         for a in self.asset_names[1:]:
             names += [f"{a}.fundamental", f"{a}.index"]
         for inst in self.instruments:
+            if inst.is_option:  # options are reported per protocol and underlying
+                continue
             n = inst.name
             names += [f"{n}.mid", f"{n}.spread_bps", f"{n}.last", f"{n}.volume", f"{n}.notional",
                       f"{n}.trades", f"{n}.depth_1pct"]
@@ -570,7 +750,18 @@ class MarketModel(mesa.Model):
             names += insurance_metric_names(p.name)
         names += self._token_collateral_names()
         names += self.liquidation.metric_names()
+        names += [name for *_, name in self._option_metric_keys()]
         return names
+
+    def _option_metric_keys(self) -> list[tuple[int, int, str, str]]:
+        """``(protocol, asset, field, metric name)`` of the option aggregates (empty without)."""
+        if self.options is None:
+            return []
+        out = []
+        for p, a in dict.fromkeys(self.options.chain.group_key):
+            prefix = f"{self.protocols[p].name}.{self.asset_names[a]}.opt_"
+            out += [(p, a, f, prefix + f) for f in OPTION_METRICS]
+        return out
 
     def _token_collateral_names(self) -> list[str]:
         """``<protocol>.<token>_collateral`` for every token issued by another protocol.
@@ -614,9 +805,21 @@ class MarketModel(mesa.Model):
             mt[f"{name}.index"] = float(self.asset_prices[a])
         pos = self.ledger.position
         for inst in self.instruments:
-            self._collect_instrument(mt, inst, pos)
+            if not inst.is_option:
+                self._collect_instrument(mt, inst, pos)
         self._collect_protocols(mt, margins, pos)
         self.liquidation.write_metrics(mt)
+        every = int(self.cfg.output.accounts_every)
+        if every > 0 and self.steps % every == 0:
+            self._account_chunks.append(account_snapshot(
+                self.steps, margins, self.ledger, self.instruments, self.asset_names,
+                self.asset_prices, self.marks, self._agent_types(), self.option_greeks,
+                self._reference_risk(margins)))
+        if self.options is not None:
+            mt.update(option_metrics(self._option_metric_keys(), self.options, self.option_greeks,
+                                     pos, self.option_dealers, self.instruments,
+                                     self._step_volume, self._step_notional,
+                                     self.asset_prices))
         self.datacollector.collect(self)
 
     def _collect_instrument(self, mt: dict[str, Any], inst: Instrument, pos: np.ndarray) -> None:
@@ -700,6 +903,38 @@ class MarketModel(mesa.Model):
         mt[f"{p.name}.bad_debt_total_at_mark"] = bad + st.uncovered
 
     # --------------------------------------------------------------- outputs
+    def _agent_types(self) -> dict[int, str]:
+        """Agent type by owner id (an option-book population adds its book type)."""
+        if self._agent_type_memo is None:
+            self._agent_type_memo = {
+                a.unique_id: (type(a).__name__ if getattr(a, "book", None) is None
+                              else f"{type(a).__name__}:{a.book}") for a in self.agents}
+        return self._agent_type_memo
+
+    def _reference_risk(self, margins: dict[int, Any]) -> np.ndarray:
+        """Reference stress loss of every ledger row (``sim.output.accounts``), NaN where unset."""
+        if self._risk_engine is None:
+            vols = {a.name: float(a.vol) for a in self.cfg.market.assets}
+            self._risk_engine = reference_risk_engine(self.asset_names, vols)
+        out = np.full(self.ledger.n_accounts, np.nan)
+        rows = np.concatenate([r for r, _ in margins.values()])
+        if len(rows):
+            inputs = replace(self.shared_margin_inputs().subset(rows),
+                             haircuts=np.zeros(len(self.asset_names)))  # the same for every regime
+            out[rows] = self._risk_engine.evaluate(inputs).initial
+        return out
+
+    def accounts_table(self) -> dict[str, np.ndarray]:
+        """The account snapshots of the run (``output.accounts_every``) as columns."""
+        if not self._account_chunks:
+            return {}
+        return {k: np.concatenate([c[k] for c in self._account_chunks])
+                for k in self._account_chunks[0]}
+
+    def option_events_table(self) -> dict[str, np.ndarray]:
+        """Listing and settlement events of the options (empty without options)."""
+        return {} if self.options is None else self.options.events_table()
+
     def trades_table(self) -> dict[str, np.ndarray]:
         """All fills of the run as columns (step order, then book order)."""
         if not self._trade_chunks:
@@ -712,10 +947,12 @@ class MarketModel(mesa.Model):
         lot = np.array([i.lot_size for i in self.instruments])[inst_idx]
         price = fills["price"] * tick
         qty = fills["qty"] * lot
+        names = [self._chunk_names.get(c, self.instruments[j].name)
+                 for c, (j, f) in enumerate(self._trade_chunks) for _ in range(len(f))]
         return {
             "step": fills["step"].astype(np.int64),
             "protocol": np.array([self.instruments[j].protocol for j in inst_idx], np.int64),
-            "instrument": np.array([self.instruments[j].name for j in inst_idx], dtype=object),
+            "instrument": np.array(names, dtype=object),
             "price": price,
             "qty": qty,
             "notional": price * qty,

@@ -22,7 +22,8 @@ import numpy as np
 
 from margin.engine import InstrumentSpecs
 from sim.ledger import HolderKind, Ledger
-from sim.market.instruments import PERP, SPOT, Instrument
+from sim.market.instruments import OPTION, PERP, SPOT, Instrument
+from sim.market.options import ExpiryCalendar, OptionChain, OptionSlot
 from sim.scenarios.gbm import SECONDS_PER_YEAR
 from sim.venue.engines import build_engine
 from sim.venue.protocol import Protocol, make_book
@@ -43,6 +44,7 @@ class Markets:
             clearing rows (insurance funds deposited).
         haircuts: Collateral haircut per asset of the run's ``margin``.
         protocol_haircuts: Haircuts of protocols with their own ``margin``.
+        chain: The option chain (None when no protocol lists options).
     """
 
     instruments: list[Instrument]
@@ -52,6 +54,53 @@ class Markets:
     ledger: Ledger
     haircuts: np.ndarray
     protocol_haircuts: dict[int, np.ndarray] = field(default_factory=dict)
+    chain: OptionChain | None = None
+
+
+def _option_chain(cfg: Any, asset_names: list[str], protocols: list[Protocol],
+                  instruments: list[Instrument]) -> OptionChain | None:
+    """Option slots of every protocol listing options, appended to ``instruments``.
+
+    Per protocol and underlying, one expiry group per expiry the calendar can
+    list at once, each with a call and a put per strike (:mod:`sim.market.options`).
+    The slots come after every other instrument, so a world without options
+    keeps its instrument indices.
+    """
+    ocfg = cfg.market.options
+    if not ocfg.enabled:
+        return None
+    calendar = ExpiryCalendar([(s.name, s.period_days, s.offset_days, s.live)
+                               for s in ocfg.series], ocfg.expiry_hour, cfg.market.step_seconds)
+    n_strikes = 2 * int(ocfg.strikes_per_side) + 1
+    slots: list[OptionSlot] = []
+    group_key: list[tuple[int, int]] = []
+    prefix: dict[tuple[int, int], str] = {}
+    for proto in protocols:
+        if not proto.cfg.options:
+            continue
+        for a in proto.listed_assets:
+            name = asset_names[a]
+            if ocfg.assets and name not in ocfg.assets:
+                continue
+            inverse = ocfg.premium == "inverse"
+            quote, tick = (a, float(ocfg.coin_tick)) if inverse else (0, float(ocfg.tick[name]))
+            prefix[(proto.index, a)] = f"{proto.name}:{name}"
+            for _ in range(calendar.max_live()):
+                g = len(group_key)
+                group_key.append((proto.index, a))
+                for k in range(n_strikes):
+                    for call in (True, False):
+                        inst = Instrument(len(instruments),
+                                          f"{proto.name}:{name}-OPT{g}-{k}{'C' if call else 'P'}",
+                                          proto.index, OPTION, a, quote, tick,
+                                          float(ocfg.lot[name]))
+                        instruments.append(inst)
+                        proto.options.append(inst)
+                        slots.append(OptionSlot(inst.index, proto.index, a, g, k, call))
+    if not slots:
+        return None
+    return OptionChain(slots, group_key, calendar, ocfg.strikes_per_side, ocfg.strike_spacing,
+                       prefix)
 
 
 def build_markets(cfg: Any, asset_names: list[str], tokens: Any) -> Markets:
@@ -87,12 +136,17 @@ def build_markets(cfg: Any, asset_names: list[str], tokens: Any) -> Markets:
             proto.add_instrument(inst)
             tokens.books[t_idx] = inst.index
         protocols.append(proto)
+    chain = _option_chain(cfg, asset_names, protocols, instruments)
     books = [make_book(protocols[i.protocol].cfg.stp) for i in instruments]
     specs = InstrumentSpecs(
         kind=np.array([i.kind for i in instruments], np.int64),
         underlying=np.array([i.base for i in instruments], np.int64),
         quote=np.array([i.quote for i in instruments], np.int64),
         contract_size=np.ones(len(instruments)))
+    if chain is not None:  # unlisted slots: a positive strike, expired (finite marks)
+        specs.strike[chain.instruments] = [float(cfg.market.assets[s.asset - 1].price)
+                                           for s in chain.slots]
+        specs.is_call[chain.instruments] = [s.is_call for s in chain.slots]
     ledger = Ledger(asset_names, specs.kind, specs.underlying, specs.quote)
     haircuts = np.array([cfg.margin.haircuts.get(a, 0.0) for a in asset_names])
     protocol_haircuts = {proto.index: np.array([proto.cfg.margin.haircuts.get(a, 0.0)
@@ -105,9 +159,16 @@ def build_markets(cfg: Any, asset_names: list[str], tokens: Any) -> Markets:
         for inst in proto.instruments:
             if inst.is_perp:
                 ledger.set_clearing(inst.index, proto.clearing)
+        for inst in proto.options:  # coin-settled options clear in a row of their own coin
+            if inst.quote not in proto.option_clearing:
+                proto.option_clearing[inst.quote] = (
+                    proto.clearing if inst.quote == 0
+                    else ledger.open_account(HolderKind.CLEARING, protocol=proto.index))
+            ledger.set_clearing(inst.index, proto.option_clearing[inst.quote])
         if proto.cfg.insurance_fund > 0:
             ledger.deposit(proto.insurance, 0, proto.cfg.insurance_fund)
-    return Markets(instruments, protocols, books, specs, ledger, haircuts, protocol_haircuts)
+    return Markets(instruments, protocols, books, specs, ledger, haircuts, protocol_haircuts,
+                   chain)
 
 
 @dataclass
@@ -119,12 +180,16 @@ class Agents:
         leveraged: Leveraged-trader populations, per protocol with perpetuals.
         arbitrageurs: The arbitrageur (if enabled).
         liquidators: Liquidator agents.
+        option_dealers: Ledger rows of the option market makers and dealers.
+        option_books: The option-book populations.
     """
 
     makers: list[Any]
     leveraged: list[Any]
     arbitrageurs: list[Any]
     liquidators: list[Any]
+    option_dealers: list[int] = field(default_factory=list)
+    option_books: list[Any] = field(default_factory=list)
 
 
 def build_agents(model: Any, in_stream: Callable[[int, Callable[[], None]], None]) -> Agents:
@@ -146,7 +211,50 @@ def build_agents(model: Any, in_stream: Callable[[int, Callable[[], None]], None
                   lambda proto=proto: leveraged.extend(_strategy_agents(model, proto, acfg)))
     arbitrageurs = _arbitrageurs(model, acfg)
     liquidators = build_liquidators(model, acfg.liquidator)
-    return Agents(makers, leveraged, arbitrageurs, liquidators)
+    dealers: list[int] = []
+    books: list[Any] = []
+    for proto in model.protocols:  # last, so worlds without options build exactly as before
+        if proto.options:
+            in_stream(proto.index, lambda proto=proto: _option_agents(model, proto, acfg, dealers,
+                                                                      books))
+    return Agents(makers, leveraged, arbitrageurs, liquidators, dealers, books)
+
+
+def _option_agents(model: Any, proto: Protocol, acfg: Any, dealers: list[int],
+                   books: list[Any]) -> None:
+    """Option market makers, dealers and option-book traders of one protocol.
+
+    Per underlying with options: ``option_maker.per_underlying`` makers and
+    ``option_dealer.per_underlying`` dealers (their rows go to ``dealers``),
+    then one population per book type with ``option_books.counts[type]``
+    traders (to ``books``). Makers quote once at once, so the option books
+    start two-sided.
+    """
+    from agents.config import BOOK_TYPES
+    from agents.option_books import OptionBookPopulation
+    from agents.option_maker import OptionMarketMaker
+
+    assets = list(dict.fromkeys(i.base for i in proto.options))
+    bcfg = acfg.option_books
+    for a in assets:
+        name = model.asset_names[a]
+        for mcfg in (acfg.option_maker, acfg.option_dealer):
+            for _ in range(mcfg.per_underlying):
+                agent = OptionMarketMaker(model, proto.index, a, mcfg, name)
+                agent.account = model.open_trader(proto.index, agent.unique_id, mcfg.usd,
+                                                  mcfg.base_notional)
+                dealers.append(agent.account)
+                agent.quote()
+        if bcfg.assets and name not in bcfg.assets:
+            continue
+        for book in BOOK_TYPES:
+            n = int(bcfg.counts.get(book, 0))
+            if n <= 0:
+                continue
+            pop = OptionBookPopulation(model, book, proto.index, a, bcfg)
+            pop.set_accounts(np.array([model.open_trader(proto.index, pop.unique_id, bcfg.usd,
+                                                         0.0) for _ in range(n)], np.int64))
+            books.append(pop)
 
 
 def _venue_agents(model: Any, proto: Protocol, acfg: Any) -> list[Any]:
@@ -212,7 +320,7 @@ def _arbitrageurs(model: Any, acfg: Any) -> list[Any]:
     contagion = model.cfg.contagion
     if ac.cross_venue and not (contagion.arbitrage and contagion.fire_sales):
         ac = replace(ac, cross_venue=False)  # contagion channel switched off
-    arb = Arbitrageur(model, [i.index for i in model.instruments], ac)
+    arb = Arbitrageur(model, [i.index for i in model.instruments if not i.is_option], ac)
     arb.accounts = {p.index: model.open_trader(p.index, arb.unique_id, ac.usd, ac.base_notional)
                     for p in model.protocols}
     return [arb]

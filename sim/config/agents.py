@@ -8,14 +8,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.config import RULES
+from agents.config import BOOK_TYPES, RULES
 from sim.config.checks import check_choice as _choice_check
 from sim.config.checks import check_number as _number
 from sim.config.checks import invalid as _fail
 
 __all__ = ["validate_agents", "validate_arbitrageur_config", "validate_fundamentalist_config",
            "validate_leveraged_config", "validate_liquidator_config", "validate_momentum_config",
+           "validate_option_books_config", "validate_option_maker_config",
            "validate_withdrawal_config"]
+
+
+def validate_option_maker_config(cfg: Any, prefix: str = "agents.option_maker") -> None:
+    """Check an :class:`OptionMakerConfig` (option market makers and dealers).
+
+    Raises:
+        ValueError: One line naming the first bad key, its value and what is allowed.
+    """
+    _number(f"{prefix}.per_underlying", cfg.per_underlying, 0, 100)
+    _number(f"{prefix}.half_spread_vol", cfg.half_spread_vol, 0.0, 1.0)
+    _number(f"{prefix}.min_half_spread", cfg.min_half_spread, 0.0, 1.0)
+    for key in ("bids", "asks"):
+        if not isinstance(getattr(cfg, key), bool):
+            _fail(f"{prefix}.{key}", getattr(cfg, key), "must be true or false")
+    for key in ("size", "max_contract_position", "hedge_band"):
+        for asset, v in getattr(cfg, key).items():
+            _number(f"{prefix}.{key}.{asset}", v, 0.0, 1e9)
+    _number(f"{prefix}.vega_limit", cfg.vega_limit, 0.0)
+    _number(f"{prefix}.vega_lean_vol", cfg.vega_lean_vol, 0.0, 1.0)
+    _number(f"{prefix}.hedge_every", cfg.hedge_every, 1, 1_000_000)
+    _number(f"{prefix}.requote_steps", cfg.requote_steps, 1, 1_000_000)
+    _number(f"{prefix}.requote_frac", cfg.requote_frac, 0.0, 100.0)
+    _number(f"{prefix}.usd", cfg.usd, 0.0)
+    _number(f"{prefix}.base_notional", cfg.base_notional, 0.0)
+
+
+def validate_option_books_config(cfg: Any, prefix: str = "agents.option_books") -> None:
+    """Check an :class:`OptionBooksConfig` (traders holding option-world books).
+
+    Raises:
+        ValueError: One line naming the first bad key, its value and what is allowed.
+    """
+    for book, n in cfg.counts.items():
+        if book not in BOOK_TYPES:
+            _fail(f"{prefix}.counts.{book}", n,
+                  f"unknown book type; valid: {', '.join(BOOK_TYPES)}")
+        _number(f"{prefix}.counts.{book}", n, 0, 100_000)
+    _number(f"{prefix}.notional", cfg.notional, 0.0, lo_open=True)
+    _number(f"{prefix}.usd", cfg.usd, 0.0)
+    _choice_check(f"{prefix}.underlying_leg", cfg.underlying_leg, ("perp", "spot"))
+    _number(f"{prefix}.moneyness", cfg.moneyness, 0.0, 0.9)
+    _number(f"{prefix}.tenor_days", cfg.tenor_days, 0.0, 3650.0, lo_open=True)
+    _number(f"{prefix}.near_days", cfg.near_days, 0.0, 3650.0, lo_open=True)
+    _number(f"{prefix}.enter_steps", cfg.enter_steps, 1, 10_000_000)
+    _number(f"{prefix}.option_slippage", cfg.option_slippage, 0.0, 10.0)
+    _number(f"{prefix}.retry_steps", cfg.retry_steps, 1, 1_000_000)
 
 _check_range = _number
 
@@ -205,6 +252,9 @@ def validate_agents(a: Any) -> None:
               (validate_fundamentalist_config, a.fundamentalist, "agents.fundamentalist"),
               (validate_momentum_config, a.momentum, "agents.momentum"),
               (validate_leveraged_config, a.leveraged, "agents.leveraged"),
-              (validate_arbitrageur_config, a.arbitrageur, "agents.arbitrageur"))
+              (validate_arbitrageur_config, a.arbitrageur, "agents.arbitrageur"),
+              (validate_option_maker_config, a.option_maker, "agents.option_maker"),
+              (validate_option_maker_config, a.option_dealer, "agents.option_dealer"),
+              (validate_option_books_config, a.option_books, "agents.option_books"))
     for check, node, key in checks:
         check(node, key)

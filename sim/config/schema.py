@@ -18,6 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from agents.config import AgentsConfig
+from sim.market.volsurface import VolSurfaceConfig
 from sim.venue.liquidation import LiquidationConfig
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "IssuedTokenConfig",
     "MarginConfig",
     "MarketConfig",
+    "OptionSeriesConfig",
+    "OptionsConfig",
     "OracleConfig",
     "OutputConfig",
     "ProtocolConfig",
@@ -62,8 +65,76 @@ class AssetConfig:
 
 
 @dataclass
+class OptionSeriesConfig:
+    """One expiry series: expiries every ``period_days`` from ``offset_days``, ``live`` listed.
+
+    The run's clock starts on a Monday at 00:00 UTC, so ``offset_days: 4`` is a
+    Friday (Deribit's weekly and monthly expiries).
+    """
+
+    name: str = "daily"
+    period_days: float = 1.0
+    offset_days: float = 0.0
+    live: int = 2
+
+
+@dataclass
+class OptionsConfig:
+    """European options on the market's assets (Deribit-style; ``sim.market.options``).
+
+    Attributes:
+        enabled: List options (protocols with ``options: true``).
+        assets: Underlyings with options; empty: every market asset.
+        premium: ``usd`` (linear: premium, marks and settlement in the quote
+            currency) or ``inverse`` (in the underlying coin, Deribit's BTC and
+            ETH options).
+        series: Expiry series (daily, weekly, monthly).
+        expiry_hour: Expiry time of day, hours UTC (Deribit: 08:00).
+        settlement_twap_seconds: Settlement price = TWAP of the index over this
+            window before expiry (Deribit: 30 minutes).
+        strikes_per_side: Strikes on each side of the at-the-money one.
+        strike_spacing: Strike spacing of a one-day expiry as a fraction of the
+            index; longer tenors widen it with the square root of the days.
+        tick: Premium tick per underlying for ``usd`` premium (quote units).
+        coin_tick: Premium tick for ``inverse`` premium (coin units).
+        lot: Contract lot per underlying (base units).
+        rate: Discount rate of the Black-76 marks (zero carry on the index).
+        maker_fee: Option maker fee as a fraction of the underlying notional.
+        taker_fee: Option taker fee as a fraction of the underlying notional.
+        fee_cap: Cap of the fee as a fraction of the premium (Deribit: 12.5 %).
+        close_slippage: Liquidation closes an option in its book when the best
+            opposite quote is within this fraction of the underlying index from
+            the mark; otherwise the insurance fund takes it over at the mark.
+        liquidation_penalty: Penalty of an option takeover, fraction of the
+            underlying notional, paid to the insurance fund.
+        surface: The mark implied-volatility surface (``sim.market.volsurface``).
+    """
+
+    enabled: bool = False
+    assets: list[str] = field(default_factory=list)
+    premium: str = "usd"
+    series: list[OptionSeriesConfig] = field(default_factory=lambda: [
+        OptionSeriesConfig("daily", 1.0, 0.0, 2), OptionSeriesConfig("weekly", 7.0, 4.0, 1),
+        OptionSeriesConfig("monthly", 28.0, 25.0, 1)])
+    expiry_hour: float = 8.0
+    settlement_twap_seconds: float = 1800.0
+    strikes_per_side: int = 3
+    strike_spacing: float = 0.02
+    tick: dict[str, float] = field(default_factory=lambda: {"BTC": 1.0, "ETH": 0.1})
+    coin_tick: float = 0.0001
+    lot: dict[str, float] = field(default_factory=lambda: {"BTC": 0.1, "ETH": 1.0})
+    rate: float = 0.0
+    maker_fee: float = 0.0003
+    taker_fee: float = 0.0003
+    fee_cap: float = 0.125
+    close_slippage: float = 0.005
+    liquidation_penalty: float = 0.0019
+    surface: VolSurfaceConfig = field(default_factory=VolSurfaceConfig)
+
+
+@dataclass
 class MarketConfig:
-    """The exogenous market: assets, their correlation and the step length."""
+    """The exogenous market: assets, their correlation, the step length and listed options."""
 
     quote: str = "USD"
     step_seconds: float = 60.0
@@ -71,6 +142,7 @@ class MarketConfig:
     correlation: list[list[Any]] = field(default_factory=lambda: [[1.0]])
     """Correlation matrix of the assets' GBM shocks, one row per asset (numbers; integers
     such as ``1`` are read as floats)."""
+    options: OptionsConfig = field(default_factory=OptionsConfig)
 
 
 @dataclass
@@ -147,6 +219,8 @@ class ProtocolConfig:
     name: str = "alpha"
     spot: bool = True
     perp: bool = True
+    options: bool = True
+    """List the market's options (when ``market.options.enabled``)."""
     assets: list[str] = field(default_factory=list)
     """Market assets this protocol lists (spot/perp books); empty: every market asset."""
     maker_fee: float = 0.0002
@@ -197,10 +271,13 @@ class OutputConfig:
             ``summary.json`` (peak-to-trough, largest 60-step increase): the
             start-up transient while agents build their positions from zero
             (a warm-up period, Law & Kelton §9.5.1). The time series keeps them.
+        accounts_every: Steps between snapshots of every trader account in
+            ``accounts.parquet`` (equity, requirements, Greeks); 0 writes none.
     """
 
     figures: bool = True
     burn_in_steps: int = 60
+    accounts_every: int = 0
 
 
 @dataclass

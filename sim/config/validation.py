@@ -75,6 +75,75 @@ def _validate_market(m: Any) -> None:
         _fail("market.correlation", m.correlation, "must be symmetric with a unit diagonal")
     if np.any(np.abs(corr) > 1.0) or np.linalg.eigvalsh(corr).min() < -1e-12:
         _fail("market.correlation", m.correlation, "must be positive semi-definite with |rho| <= 1")
+    _validate_options(m.options, names)
+
+
+def _validate_options(o: Any, names: list[str]) -> None:
+    """``market.options``: the listed underlyings, series, strike grid, ticks and fees."""
+    k = "market.options"
+    unknown = [a for a in o.assets if a not in names]
+    if unknown or len(set(o.assets)) != len(o.assets):
+        _fail(f"{k}.assets", list(o.assets),
+              f"must be distinct market assets ({', '.join(names)}); empty lists all")
+    _choice(f"{k}.premium", o.premium, ("usd", "inverse"))
+    if o.enabled and len(o.series) == 0:
+        _fail(f"{k}.series", [], "must list at least one expiry series")
+    for i, s in enumerate(o.series):
+        _check_range(f"{k}.series[{i}].period_days", s.period_days, 0.0, 3650.0, lo_open=True)
+        _check_range(f"{k}.series[{i}].offset_days", s.offset_days, 0.0, 3650.0)
+        _check_range(f"{k}.series[{i}].live", s.live, 1, 12)
+    _check_range(f"{k}.expiry_hour", o.expiry_hour, 0.0, 24.0)
+    _check_range(f"{k}.settlement_twap_seconds", o.settlement_twap_seconds, 0.0, 86_400.0)
+    _check_range(f"{k}.strikes_per_side", o.strikes_per_side, 0, 20)
+    _check_range(f"{k}.strike_spacing", o.strike_spacing, 0.0, 0.5, lo_open=True)
+    listed = list(o.assets) or names
+    for name, table in (("tick", o.tick), ("lot", o.lot)):
+        missing = [a for a in listed if a not in table]
+        if o.enabled and missing:
+            _fail(f"{k}.{name}", dict(table), f"needs a value for {', '.join(missing)}")
+        for a, v in table.items():
+            _check_range(f"{k}.{name}.{a}", v, 0.0, 1e6, lo_open=True)
+    _check_range(f"{k}.coin_tick", o.coin_tick, 0.0, 1.0, lo_open=True)
+    _check_range(f"{k}.rate", o.rate, -0.5, 0.5)
+    _check_range(f"{k}.maker_fee", o.maker_fee, 0.0, 0.01)
+    _check_range(f"{k}.taker_fee", o.taker_fee, 0.0, 0.01)
+    _check_range(f"{k}.fee_cap", o.fee_cap, 0.0, 1.0)
+    _check_range(f"{k}.close_slippage", o.close_slippage, 0.0, 1.0)
+    _check_range(f"{k}.liquidation_penalty", o.liquidation_penalty, 0.0, 0.5)
+    check_bool(f"{k}.enabled", o.enabled)
+    _validate_surface(o.surface, list(o.assets) or names, o.enabled)
+
+
+_SURFACE_RANGES = {
+    "crash_skew_gain": (0.0, 1.0, False), "crash_drawdown_ref": (0.0, 1.0, True),
+    "drawdown_lookback_days": (0.0, 365.0, False), "ewma_lambda": (0.0, 0.999999, True),
+    "ewma_interval_hours": (0.0, 8760.0, True), "realised_weight": (0.0, 1.0, False),
+    "variance_risk_premium": (0.0, 10.0, True), "term_tau_days": (0.0, 3650.0, True),
+    "wing_cap": (0.0, 100.0, True), "vol_floor": (0.0, 10.0, True),
+    "vol_cap": (0.0, 10.0, True)}
+"""``(lo, hi, lo_open)`` of the surface's scalar parameters."""
+
+
+def _validate_surface(c: Any, assets: list[str], enabled: bool) -> None:
+    """``market.options.surface``: ranges, then the surface's own no-arbitrage checks."""
+    k = "market.options.surface"
+    for name, (lo, hi, lo_open) in _SURFACE_RANGES.items():
+        _check_range(f"{k}.{name}", getattr(c, name), lo, hi, lo_open=lo_open)
+    for name, (lo, hi, lo_open) in {"long_vol": (0.0, 5.0, True), "base_skew": (-1.0, 1.0, False),
+                                    "curvature": (0.0, 1.0, False)}.items():
+        table = getattr(c, name)
+        missing = [a for a in assets if a not in table]
+        if enabled and missing:
+            _fail(f"{k}.{name}", dict(table), f"needs a value for {', '.join(missing)}")
+        for a, v in table.items():
+            _check_range(f"{k}.{name}.{a}", v, lo, hi, lo_open=lo_open)
+    if enabled:
+        from sim.market.volsurface import VolSurface
+
+        try:
+            VolSurface(c, np.ones(len(assets)), 1e-4, assets)
+        except ValueError as exc:
+            _fail(k, "(the surface)", str(exc).splitlines()[0])
 
 
 def _validate_protocols(protocols: Any, market_assets: list[str]) -> None:
@@ -328,6 +397,7 @@ def _check_all(cfg: Any) -> None:
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
     _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
     _check_range("output.burn_in_steps", cfg.output.burn_in_steps, 0, 100_000_000)
+    _check_range("output.accounts_every", cfg.output.accounts_every, 0, 100_000_000)
 
 
 def _unknown_key(path: str, key: str, value: Any, fields: list[str]) -> Exception:

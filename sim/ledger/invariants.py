@@ -196,7 +196,7 @@ def _supply_residuals(ledger: Ledger, rtol: float) -> list[Residual]:
 def _open_interest_residuals(ledger: Ledger, rtol: float) -> list[Residual]:
     pos = ledger.position
     out = []
-    for j in np.flatnonzero(ledger.instrument_kind == InstrumentKind.PERP):
+    for j in np.flatnonzero(_held_kinds(ledger)):
         total = float(pos[:, j].sum())
         mag = float(np.abs(pos[:, j]).sum())
         tol = _tolerance(rtol, len(pos), mag, ledger._budget_base[j])
@@ -208,13 +208,23 @@ def _open_interest_residuals(ledger: Ledger, rtol: float) -> list[Residual]:
     return out
 
 
+def _held_kinds(ledger: Ledger) -> np.ndarray:
+    """Instruments held as positions (perpetuals and options): longs must equal shorts."""
+    kind = ledger.instrument_kind
+    return (kind == InstrumentKind.PERP) | (kind == InstrumentKind.OPTION)
+
+
 def _clearing_residuals(ledger: Ledger, marks: np.ndarray | None, rtol: float) -> list[Residual]:
     out = []
     pos, entry, coll = ledger.position, ledger.entry_price, ledger.collateral
     n = len(pos)
+    is_perp = ledger.instrument_kind == InstrumentKind.PERP
     for c in np.flatnonzero(ledger.kind == HolderKind.CLEARING):
-        perps = np.flatnonzero(ledger.clearing_row == c)
-        quote = int(ledger.instrument_quote[perps[0]]) if perps.size else -1
+        # an option's expiry settlement leaves its clearing row at zero net (longs =
+        # shorts), so only perpetuals carry the cost-basis identity
+        cleared = np.flatnonzero(ledger.clearing_row == c)
+        perps = cleared[is_perp[cleared]]
+        quote = int(ledger.instrument_quote[cleared[0]]) if cleared.size else -1
         for a, name in enumerate(ledger.asset_names):
             if a != quote:
                 tol = _tolerance(rtol, 1, 0.0, ledger._budget_asset[a])
@@ -431,7 +441,7 @@ class ConservationMonitor:
         residuals = conservation_residuals(ledger, marks, self.rtol)
         self._steps.add(step)
         self._structure_ok &= not errors
-        perps = iter(np.flatnonzero(ledger.instrument_kind == InstrumentKind.PERP).tolist())
+        perps = iter(np.flatnonzero(_held_kinds(ledger)).tolist())
         for a, res in enumerate(residuals):
             key = (res.invariant, res.subject)
             if key not in self._worst:

@@ -20,6 +20,13 @@ Conventions shared by all kernels:
   by machine epsilon to bound accumulated round-off, so a check can be tight
   without ever failing on honest rounding.
 
+European options (``OPTION``) are premium-style, as on Deribit: a fill moves
+the premium ``qty * price`` in the quote asset from buyer to seller at once, and
+the position and its average premium (``entry``) follow the average-cost rule
+without realising anything; at expiry every holder receives ``q * payoff`` from
+the option's CLEARING row (:func:`settle_option`), whose net is zero because
+longs equal shorts.
+
 Average-cost perpetual accounting follows the exchange convention (Binance
 USDS-M "average entry price"; BitMEX, dYdX and Hyperliquid use the same rule):
 adding to a position moves the entry to the quantity-weighted average, reducing
@@ -34,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from margin.engine import SPOT  # the one definition of instrument kinds
+from margin.engine import OPTION, SPOT  # the one definition of instrument kinds
 
 
 @njit(cache=True)
@@ -146,6 +153,69 @@ def _settle_spot(collateral, budget_asset, buyer, seller, base, quote, qty, noti
 
 
 @njit(cache=True)
+def _settle_option_fill(collateral, position, entry, budget_asset, budget_base, budget_quote,
+                        instrument, quote, buyer, seller, qty, price, notional):
+    """One option fill: the buyer pays the premium to the seller, positions move by ``qty``.
+
+    The average premium follows the average-cost rule of :func:`perp_trade`;
+    what it would realise is not paid (the premium has already changed hands).
+    """
+    _credit(collateral, budget_asset, buyer, quote, -notional)
+    _credit(collateral, budget_asset, seller, quote, notional)
+    perp_trade(position, entry, buyer, instrument, qty, price, budget_base, budget_quote)
+    perp_trade(position, entry, seller, instrument, -qty, price, budget_base, budget_quote)
+
+
+@njit(cache=True)
+def transfer_option(collateral, position, entry, budget_asset, budget_base, budget_quote,
+                    instrument, quote, src, dst, qty, price):
+    """Move ``qty`` (signed) of an option from ``src`` to ``dst`` against ``qty * price`` quote.
+
+    A fee-free trade at ``price``: ``dst`` pays the premium ``qty * price`` to
+    ``src`` (negative when a short is moved: then ``src`` pays ``dst`` to take
+    the liability).
+    """
+    _credit(collateral, budget_asset, dst, quote, -qty * price)
+    _credit(collateral, budget_asset, src, quote, qty * price)
+    perp_trade(position, entry, src, instrument, -qty, price, budget_base, budget_quote)
+    perp_trade(position, entry, dst, instrument, qty, price, budget_base, budget_quote)
+
+
+@njit(cache=True)
+def settle_option(collateral, position, entry, realised, budget_asset, budget_base, budget_quote,
+                  instrument, quote, clearing, payoff):
+    """Cash-settle an option at expiry: every holder receives ``q * payoff`` from ``clearing``.
+
+    Positions and average premiums are set to zero; the payment is recorded as
+    realised P&L. The clearing row's net is ``-sum(q) * payoff``, zero up to
+    rounding because longs equal shorts.
+
+    Returns:
+        The total received by the longs (quote units).
+    """
+    total = 0.0
+    to_longs = 0.0
+    for row in range(position.shape[0]):
+        q = position[row, instrument]
+        if q == 0.0:
+            continue
+        pay = q * payoff
+        _credit(collateral, budget_asset, row, quote, pay)
+        _record(realised, budget_quote, row, instrument, pay)
+        total += pay
+        budget_quote[instrument] += abs(total) + abs(pay) + abs(q * entry[row, instrument])
+        budget_base[instrument] += abs(q)
+        if q > 0.0:
+            to_longs += pay
+        position[row, instrument] = 0.0
+        entry[row, instrument] = 0.0
+    _credit(collateral, budget_asset, clearing, quote, -total)
+    _record(realised, budget_quote, clearing, instrument, -total)
+    budget_quote[instrument] += abs(payoff) * budget_base[instrument]
+    return to_longs
+
+
+@njit(cache=True)
 def settle_fills(
     collateral, position, entry, realised, fees,
     budget_asset, budget_base, budget_quote,
@@ -157,7 +227,9 @@ def settle_fills(
 
     SPOT: the buyer receives ``qty`` base and pays ``qty * price`` quote; the
     seller the opposite. Balances may go negative (a unified-account borrow that
-    the margin engine prices). PERP: both sides go through :func:`perp_trade`,
+    the margin engine prices). OPTION: the buyer pays the premium ``qty *
+    price`` to the seller (:func:`_settle_option_fill`). PERP: both sides go through
+    :func:`perp_trade`,
     realised P&L is paid by/to ``clearing``. Then each side pays
     ``qty * price * rate`` quote to ``fee_row``.
 
@@ -171,7 +243,7 @@ def settle_fills(
         budget_base: Round-off budget per instrument, base units.
         budget_quote: Round-off budget per instrument, quote units.
         instrument: Instrument column.
-        kind: ``SPOT`` (0) or ``PERP`` (1).
+        kind: ``SPOT`` (0), ``PERP`` (1) or ``OPTION`` (2).
         base: Base asset index.
         quote: Quote asset index.
         clearing: CLEARING row of the perp (ignored for spot).
@@ -196,6 +268,9 @@ def settle_fills(
         notional = p * x
         if kind == SPOT:
             _settle_spot(collateral, budget_asset, buyer, seller, base, quote, x, notional)
+        elif kind == OPTION:
+            _settle_option_fill(collateral, position, entry, budget_asset, budget_base,
+                                budget_quote, instrument, quote, buyer, seller, x, p, notional)
         else:
             _settle_perp_side(
                 collateral, position, entry, realised, budget_asset, budget_base,
@@ -305,8 +380,12 @@ def notional(position, marks, is_perp):
 
 
 @njit(cache=True)
-def account_value(collateral, position, entry, asset_prices, marks, is_perp, quote):
-    """Per-row ``sum_a collateral * price_a + sum_j unrealised_j * price_quote(j)``."""
+def account_value(collateral, position, entry, asset_prices, marks, is_perp, quote, is_option):
+    """Per-row ``sum_a collateral * price_a + sum_j unrealised_j * price_quote(j)``.
+
+    Options count at their value ``q * mark_j * price_quote(j)`` (the premium
+    went through the balances).
+    """
     n, n_assets = collateral.shape
     m = position.shape[1]
     out = np.zeros(n)
@@ -317,7 +396,11 @@ def account_value(collateral, position, entry, asset_prices, marks, is_perp, quo
                 acc += collateral[i, a] * asset_prices[a]
         for j in range(m):
             q = position[i, j]
-            if is_perp[j] and q != 0.0:
+            if q == 0.0:
+                continue
+            if is_perp[j]:
                 acc += q * (marks[j] - entry[i, j]) * asset_prices[quote[j]]
+            elif is_option[j]:
+                acc += q * marks[j] * asset_prices[quote[j]]
         out[i] = acc
     return out

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from margin.engine import OPTION as _OPTION
 from margin.engine import PERP as _PERP
 from margin.engine import SPOT as _SPOT
 from sim.ledger import kernels
@@ -78,13 +79,16 @@ class InstrumentKind(IntEnum):
     Attributes:
         SPOT: Spot pair; trades swap base and quote collateral.
         PERP: Linear perpetual future, margined and settled in its quote asset.
+        OPTION: European option, premium paid in full in its quote asset at the
+            fill and cash-settled at expiry through its CLEARING row.
 
-    The values are :data:`margin.engine.SPOT` and :data:`margin.engine.PERP`, the
-    one definition of instrument kinds.
+    The values are :data:`margin.engine.SPOT`, :data:`margin.engine.PERP` and
+    :data:`margin.engine.OPTION`, the one definition of instrument kinds.
     """
 
     SPOT = _SPOT
     PERP = _PERP
+    OPTION = _OPTION
 
 
 _ROW_ARRAYS: dict[str, str] = {
@@ -235,20 +239,23 @@ class Ledger:
         for name, arr in (("instrument_kind", k), ("instrument_base", b), ("instrument_quote", q)):
             if arr.size and not np.issubdtype(arr.dtype, np.integer):
                 raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-        if not np.isin(k, [InstrumentKind.SPOT, InstrumentKind.PERP]).all():
-            raise ValueError(f"instrument_kind must be 0 (SPOT) or 1 (PERP), got {k.tolist()}")
+        if not np.isin(k, [InstrumentKind.SPOT, InstrumentKind.PERP, InstrumentKind.OPTION]).all():
+            raise ValueError(f"instrument_kind must be 0 (SPOT), 1 (PERP) or 2 (OPTION), "
+                             f"got {k.tolist()}")
         for name, arr in (("instrument_base", b), ("instrument_quote", q)):
             if ((arr < 0) | (arr >= len(self.asset_names))).any():
                 raise ValueError(
                     f"{name} must be asset indices in [0, {len(self.asset_names)}), "
                     f"got {arr.tolist()}"
                 )
-        if (b == q).any():
-            raise ValueError(f"instrument {int(np.flatnonzero(b == q)[0])} has base == quote")
+        same = (b == q) & (k != InstrumentKind.OPTION)  # an inverse option settles in its base
+        if same.any():
+            raise ValueError(f"instrument {int(np.flatnonzero(same)[0])} has base == quote")
         self.instrument_kind = _readonly(k.astype(np.int8))
         self.instrument_base = _readonly(b.astype(np.int64))
         self.instrument_quote = _readonly(q.astype(np.int64))
         self._is_perp = self.instrument_kind == InstrumentKind.PERP
+        self._is_option = self.instrument_kind == InstrumentKind.OPTION
         self._quote = q.astype(np.int64)  # writable copy for kernels
 
     def _alloc(self, name: str, cap: int) -> np.ndarray:
@@ -353,7 +360,7 @@ class Ledger:
 
     @property
     def clearing_row(self) -> np.ndarray:
-        """``int64[n_instruments]`` CLEARING row of each perp, -1 if unset (always -1 for spot)."""
+        """``int64[n_instruments]`` CLEARING row of each perp or option, -1 if unset (spot: -1)."""
         return _readonly(self._clearing)
 
     # ------------------------------------------------------------ validation
@@ -400,10 +407,11 @@ class Ledger:
             raise ValueError(f"instrument {j} is out of range [0, {self.n_instruments})")
         return j
 
-    def _cleared_perp(self, instrument: Any) -> int:
+    def _cleared_perp(self, instrument: Any, options: bool = False) -> int:
         j = self._instrument(instrument)
-        if not self._is_perp[j]:
-            raise ValueError(f"instrument {j} is not a perpetual")
+        if not (self._is_perp[j] or (options and self._is_option[j])):
+            kinds = "a perpetual or an option" if options else "a perpetual"
+            raise ValueError(f"instrument {j} is not {kinds}")
         if self._clearing[j] < 0:
             raise ValueError(f"instrument {j} has no CLEARING row; call set_clearing first")
         return j
@@ -412,8 +420,8 @@ class Ledger:
         m = _kernel_input(marks, np.float64)
         if m.shape != (self.n_instruments,):
             raise ValueError(f"marks must have shape ({self.n_instruments},), got {m.shape}")
-        if not np.isfinite(m[self._is_perp]).all():
-            raise ValueError("marks must be finite for every perpetual")
+        if not np.isfinite(m[self._is_perp | self._is_option]).all():
+            raise ValueError("marks must be finite for every perpetual and option")
         return m
 
     def _asset_prices(self, prices: Any) -> np.ndarray:
@@ -451,19 +459,20 @@ class Ledger:
         return self._open_row(k, o, p)
 
     def set_clearing(self, instrument: int, row: int) -> None:
-        """Make ``row`` (a CLEARING row) the settlement account of a perp.
+        """Make ``row`` (a CLEARING row) the settlement account of a perp or an option.
 
-        One clearing row may serve several perps of one protocol, provided they
-        settle in the same quote asset (its balance is one number per asset).
+        One clearing row may serve several perps and options of one protocol,
+        provided they settle in the same quote asset (its balance is one number
+        per asset). An option's clearing row pays its expiry settlement.
 
         Raises:
-            ValueError: If the instrument is not a perp, the row is not CLEARING,
-                the perp has open positions, or the row already clears a perp
-                with another quote asset.
+            ValueError: If the instrument is spot, the row is not CLEARING,
+                the instrument has open positions, or the row already clears
+                an instrument with another quote asset.
         """
         j = self._instrument(instrument)
-        if not self._is_perp[j]:
-            raise ValueError(f"instrument {j} is not a perpetual")
+        if not (self._is_perp[j] or self._is_option[j]):
+            raise ValueError(f"instrument {j} is not a perpetual or an option")
         r = self._row("row", row)
         if self._rows["kind"][r] != HolderKind.CLEARING:
             raise ValueError(f"row {r} is not a CLEARING row")
@@ -472,7 +481,7 @@ class Ledger:
         others = np.flatnonzero((self._clearing == r) & (np.arange(self.n_instruments) != j))
         quote = self.instrument_quote[j]
         if others.size and (self.instrument_quote[others] != quote).any():
-            raise ValueError(f"row {r} already clears a perp with a different quote asset")
+            raise ValueError(f"row {r} already clears an instrument with a different quote asset")
         self._clearing[j] = r
 
     # ----------------------------------------------------- collateral moves
@@ -648,8 +657,7 @@ class Ledger:
                                    float(maker_fee_rate), float(taker_fee_rate), int(fee_row))
             return
         j = self._instrument(instrument)
-        is_perp = bool(self._is_perp[j])
-        if is_perp:
+        if self._is_perp[j]:
             self._cleared_perp(j)
         makers = self._fill_rows("maker_rows", maker_rows)
         takers = self._fill_rows("taker_rows", taker_rows)
@@ -706,7 +714,9 @@ class Ledger:
         Used for liquidation backstops and auto-deleveraging: it is a fee-free
         trade in which ``src`` trades ``-qty`` and ``dst`` trades ``+qty`` at
         ``price`` (e.g. the bankruptcy price), each realising P&L through the
-        CLEARING row by the average-cost rule of :meth:`settle_fills`.
+        CLEARING row by the average-cost rule of :meth:`settle_fills`. For an
+        option, ``dst`` pays the premium ``qty * price`` to ``src`` instead
+        (negative for a short moved: ``src`` pays to be rid of the liability).
 
         Args:
             instrument: Perp index.
@@ -724,7 +734,7 @@ class Ledger:
             ValueError: On a bad instrument, rows, ``src == dst``, or a ``qty``
                 of the wrong sign, zero, or larger than ``src``'s position.
         """
-        j = self._cleared_perp(instrument)
+        j = self._cleared_perp(instrument, options=True)
         s = self._trading_row("src", src)
         d = self._trading_row("dst", dst)
         if s == d:
@@ -737,12 +747,48 @@ class Ledger:
                 "and no larger"
             )
         p = _positive("price", price)
+        if self._is_option[j]:
+            kernels.transfer_option(
+                *self._kernel_arrays("collateral", "position", "entry_price"),
+                self._budget_asset, self._budget_base, self._budget_quote,
+                j, int(self.instrument_quote[j]), s, d, q, p,
+            )
+            return 0.0, 0.0
         r_src, r_dst = kernels.transfer_position(
             *self._kernel_arrays("collateral", "position", "entry_price", "realised_pnl"),
             self._budget_asset, self._budget_base, self._budget_quote,
             j, int(self.instrument_quote[j]), int(self._clearing[j]), s, d, q, p,
         )
         return float(r_src), float(r_dst)
+
+    def settle_option(self, instrument: int, payoff: float) -> float:
+        """Cash-settle an option at expiry: each holder receives ``q * payoff`` quote.
+
+        Paid by the option's CLEARING row (whose net is zero because longs
+        equal shorts); every position and average premium of the option is
+        set to zero. Deribit settles its European options in cash against the
+        index TWAP of the last 30 minutes; the caller computes ``payoff``.
+
+        Args:
+            instrument: Option index.
+            payoff: Settlement value per unit of position, quote units, >= 0.
+
+        Returns:
+            The total received by the longs, quote units.
+
+        Raises:
+            ValueError: On a bad instrument, an unset clearing row or a bad payoff.
+        """
+        j = self._cleared_perp(instrument, options=True)
+        if not self._is_option[j]:
+            raise ValueError(f"instrument {j} is not an option")
+        x = _amount("payoff", payoff)
+        paid = kernels.settle_option(
+            *self._kernel_arrays("collateral", "position", "entry_price", "realised_pnl"),
+            self._budget_asset, self._budget_base, self._budget_quote,
+            j, int(self.instrument_quote[j]), int(self._clearing[j]), x,
+        )
+        return float(paid)
 
     # --------------------------------------------------------------- funding
     def apply_funding(self, instrument: int, rate: float, mark_price: float) -> float:
@@ -809,7 +855,8 @@ class Ledger:
         """``float64[n]`` margin balance in the pricing unit.
 
         ``sum_a collateral_ia * price_a + sum_j unrealised_ij * price_quote(j)``,
-        i.e. wallet balance + unrealised P&L (Binance's margin balance). A
+        i.e. wallet balance + unrealised P&L (Binance's margin balance); an
+        option counts at its value ``q_ij * mark_j * price_quote(j)``. A
         CLEARING row's value is its balance, which equals the traders'
         aggregate unrealised P&L; so the sum over all non-CLEARING rows (WORLD
         included) equals ``sum_a (minted_a - burned_a) * price_a`` at any prices.
@@ -821,7 +868,8 @@ class Ledger:
         p = self._asset_prices(asset_prices)
         m = self._marks(marks)
         coll, pos, entry = self._kernel_arrays("collateral", "position", "entry_price")
-        return kernels.account_value(coll, pos, entry, p, m, self._is_perp, self._quote)
+        return kernels.account_value(coll, pos, entry, p, m, self._is_perp, self._quote,
+                                     self._is_option)
 
     # --------------------------------------------------------------- outputs
     def snapshot(self) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Tradable instruments: a spot market or a linear perpetual on one protocol.
+"""Tradable instruments: a spot market, a linear perpetual or a European option slot.
 
 Books work in integer ticks and lots (ABIDES/hftbacktest style); the ledger and
 margin engines work in floats (quote units per base unit, base units). An
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from margin.engine import PERP, SPOT
+from margin.engine import OPTION, PERP, SPOT
 
-__all__ = ["PERP", "SPOT", "Instrument"]
+__all__ = ["OPTION", "PERP", "SPOT", "Instrument"]
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,13 @@ class Instrument:
 
     Attributes:
         index: Position of the instrument in the world's instrument arrays.
-        name: Display name, ``"<protocol>:<BASE>-PERP"`` or ``"<protocol>:<BASE>-SPOT"``.
+        name: Display name, ``"<protocol>:<BASE>-PERP"``, ``"<protocol>:<BASE>-SPOT"``
+            or, for an option slot, ``"<protocol>:<BASE>-OPT<group>-<strike#><C|P>"``.
         protocol: Index of the listing protocol.
-        kind: ``SPOT`` or ``PERP``.
+        kind: ``SPOT``, ``PERP`` or ``OPTION``.
         base: Asset index of the base (underlying) asset.
-        quote: Asset index of the quote asset (prices and P&L).
+        quote: Asset index of the quote asset (prices, premium and P&L): the
+            quote currency, or the underlying for an inverse option.
         tick_size: Price increment in quote units.
         lot_size: Quantity increment in base units.
     """
@@ -44,6 +46,11 @@ class Instrument:
     def is_perp(self) -> bool:
         """True for a perpetual."""
         return self.kind == PERP
+
+    @property
+    def is_option(self) -> bool:
+        """True for an option slot."""
+        return self.kind == OPTION
 
     def price(self, ticks: np.ndarray | int) -> np.ndarray | float:
         """Ticks to quote-unit prices."""

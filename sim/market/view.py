@@ -50,6 +50,7 @@ class MarketView:
         self._m = model
         self._table = np.zeros((3, 0))
         self._table_parts: list[tuple[np.ndarray, object]] | None = None
+        self._option_cache: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
 
     @property
     def step(self) -> int:
@@ -103,9 +104,71 @@ class MarketView:
         mid = self.mid(instrument)
         return self.underlying_price(instrument) if mid is None else mid
 
+    # ---------------------------------------------------------------- options
+    def option_slots(self, protocol: int | None = None, asset: int | None = None) -> np.ndarray:
+        """Instrument indices of the option slots (of one protocol and underlying if given)."""
+        return np.array([i.index for i in self._m.instruments if i.is_option
+                         and (protocol is None or i.protocol == protocol)
+                         and (asset is None or i.base == asset)], np.int64)
+
+    def option_table(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """What an option trader reads of some slots, as arrays aligned with ``slots``.
+
+        Keys: ``listed`` (bool), ``expiry_step`` (-1 unlisted; a new value means a
+        new contract), ``strike``, ``tte`` (years to expiry), ``is_call``, ``iv``
+        (mark implied vol), ``mark`` (in the book's quote unit), ``mark_usd``,
+        ``delta``, ``gamma``, ``vega`` (USD per vol point) and ``theta`` (USD per
+        day), Black-76 per unit of the underlying.
+        """
+        m = self._m
+        o = m.options
+        if o is None or len(slots) == 0:
+            z = np.zeros(len(slots))
+            return {"listed": z.astype(bool), "expiry_step": np.full(len(slots), -1),
+                    "strike": z, "tte": z, "is_call": z.astype(bool), "iv": z, "mark": z,
+                    "mark_usd": z, "delta": z, "gamma": z, "vega": z, "theta": z}
+        key = (m.steps, m.option_epoch)
+        if self._option_cache is None or self._option_cache[0] != key:
+            g = m.option_greeks
+            allslots = o.slots
+            self._option_cache = (key, {
+                "listed": o.listed(), "expiry_step": o.chain.expiry_step.copy(),
+                "strike": o.chain.strike.copy(), "tte": o.time_to_expiry(m.steps),
+                "is_call": o.is_call, "iv": m.implied_vols[allslots],
+                "mark": m.marks[allslots], "mark_usd": g.value, "delta": g.delta,
+                "gamma": g.gamma, "vega": g.vega, "theta": g.theta})
+        k = m.option_index[np.asarray(slots, np.int64)]
+        return {name: col[k] for name, col in self._option_cache[1].items()}
+
+    @property
+    def option_events(self) -> int:
+        """Number of option listing and settlement events so far (changes when contracts do)."""
+        o = self._m.options
+        return 0 if o is None else len(o.events)
+
+    def usd_per_quote(self, instrument: int) -> float:
+        """Value of one unit of an instrument's quote asset in USD (1 unless coin-quoted)."""
+        return float(self._m.asset_prices[self._m.instruments[instrument].quote])
+
     def positions(self, rows: np.ndarray, instrument: int) -> np.ndarray:
-        """Perpetual positions (base units) of some accounts (a copy)."""
+        """Perpetual or option positions (base units) of some accounts (a copy)."""
         return self._m.ledger.position[rows, instrument].copy()
+
+    def holdings(self, rows: np.ndarray, instruments: np.ndarray) -> np.ndarray:
+        """Position of ``rows[i]`` in ``instruments[i]`` (arrays broadcast; a copy).
+
+        For a spot instrument it is the balance of its base asset.
+        """
+        m = self._m
+        rows = np.asarray(rows, np.int64)
+        instruments = np.asarray(instruments, np.int64)
+        out = m.ledger.position[rows, instruments]
+        spot = m.specs.kind[instruments] == 0
+        if np.any(spot):
+            base = m.specs.underlying[instruments]
+            bal = m.ledger.collateral[rows, base]
+            out = np.where(spot, bal, out)
+        return np.array(out, np.float64)
 
     def balances(self, rows: np.ndarray, asset: int) -> np.ndarray:
         """Collateral balances of some accounts in one asset (a copy)."""
@@ -187,6 +250,14 @@ class MarketView:
     def new_events(self, n: int) -> np.ndarray:
         """A zeroed array of ``n`` order events to fill in and submit."""
         return np.zeros(n, dtype=EVENT_DTYPE)
+
+    def submit_many(self, batch: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+        """:meth:`submit` of several books of one protocol, with one pre-trade check.
+
+        Returns:
+            One ``RESULT_DTYPE`` array per ``(instrument, events)`` item.
+        """
+        return self._m.submit_many(batch)
 
     def submit(self, instrument: int, events: np.ndarray) -> np.ndarray:
         """Send order events (owner = the sending account row) to an instrument's book.

@@ -39,7 +39,8 @@ def market_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
                              squeeze=False)
     step = ts["step"]
     for c, asset in enumerate(assets):
-        insts = [i for i in model.instruments if model.asset_names[i.base] == asset]
+        insts = [i for i in model.instruments
+                 if model.asset_names[i.base] == asset and not i.is_option]
         ax = axes[0, c]
         ax.plot(step, ts[f"{asset}.fundamental"], color=OKABE_ITO[0], lw=1.2, label="fundamental")
         for k, inst in enumerate(insts):
@@ -127,7 +128,7 @@ def depth_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path]
     """Heat-map of cumulative book depth by distance from the mid, per instrument."""
     from sim.model import DEPTH_BANDS
 
-    insts = model.instruments
+    insts = [i for i in model.instruments if not i.is_option]  # options: options_figure
     fig, axes = plt.subplots(len(insts), 1, figsize=(10, 2.2 * len(insts)), sharex=True,
                              squeeze=False)
     labels = [f"-{b * 100:g}%" for b in DEPTH_BANDS[::-1]] + [f"+{b * 100:g}%" for b in DEPTH_BANDS]
@@ -160,8 +161,9 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
     assets = model.asset_names[1:]
     fig, axes = plt.subplots(2, len(assets), figsize=(5.5 * len(assets), 6.5), squeeze=False)
     kinds = ["liquidator", "backstop", "insurance", "adl", "socialised", "bad_debt",
-             "universal_cover"]
-    colours = dict(zip(kinds, OKABE_ITO[1:], strict=False))
+             "universal_cover", "option_close", "option_takeover"]
+    colours = {k: OKABE_ITO[1 + i % 7] for i, k in enumerate(kinds)}
+    priced = kinds[:7]  # option events carry option prices: only in the bars below
     quote = model.asset_names[0]
     if len(events):
         base = np.array([i.base for i in model.instruments])
@@ -179,7 +181,7 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
             ax.plot(ts["step"], ts[f"{inst.name}.mid"], color=OKABE_ITO[5], lw=0.8,
                     label=f"{inst.name} mid")
         sel = events[events["underlying"] == a_idx] if len(events) else events
-        for kind in kinds:
+        for kind in priced:
             ev = sel[sel["kind"] == kind] if len(sel) else sel
             ev = ev[ev["instrument"] >= 0] if len(ev) else ev
             if len(ev):
@@ -209,6 +211,63 @@ def liquidation_figure(ts: pd.DataFrame, events: pd.DataFrame, model: Any,
     for extra in axes[1, 1:]:
         extra.axis("off")
     return save(fig, out_dir, "liquidations")
+
+
+def options_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path]:
+    """Options per protocol and underlying: index with expiries, implied vol, dealer Greeks, OI.
+
+    Rows: the index with the steps at which contracts settled; the surface's
+    30-day ATM implied vol and skew; the dealers' net delta (options plus
+    perpetual hedges) and gamma; option open interest and traded volume. A
+    short-gamma dealer book (negative gamma) that sells the perpetual as the
+    index falls is the gamma-squeeze channel.
+
+    Args:
+        ts: The run's time series.
+        model: The finished model (its option market and names).
+        out_dir: Where to write ``options.png`` / ``.pdf``.
+    """
+    keys = list(dict.fromkeys(model.options.chain.group_key))
+    fig, axes = plt.subplots(4, len(keys), figsize=(5.5 * len(keys), 10), sharex=True,
+                             squeeze=False)
+    step = ts["step"]
+    events = pd.DataFrame(model.option_events_table())
+    for c, (p, a) in enumerate(keys):
+        asset = model.asset_names[a]
+        col = f"{model.protocols[p].name}.{asset}.opt_"
+        ax = axes[0, c]
+        ax.plot(step, ts[f"{asset}.index"], color=OKABE_ITO[0], lw=1.0, label="index")
+        if len(events):
+            done = events[(events["kind"] == "settle") & (events["protocol"] == p)]
+            for s in sorted(set(done["step"][done["contract"].str.contains(f":{asset}-")])):
+                ax.axvline(s, color=OKABE_ITO[6], lw=0.6, ls=":")
+        ax.set_title(f"{model.protocols[p].name} {asset} options (dotted: expiries)")
+        ax.set_ylabel(f"index ({model.asset_names[0]})")
+        ax = axes[1, c]
+        ax.plot(step, ts[col + "atm_iv_30d"], color=OKABE_ITO[5], lw=1.0, label="30-day ATM IV")
+        ax.set_ylabel("implied vol")
+        ax2 = ax.twinx()
+        ax2.plot(step, ts[col + "skew"], color=OKABE_ITO[1], lw=0.9, label="skew")
+        ax2.set_ylabel("skew (per std. moneyness)")
+        ax.legend(fontsize=7, loc="upper left")
+        ax2.legend(fontsize=7, loc="upper right")
+        ax = axes[2, c]
+        ax.plot(step, ts[col + "dealer_delta"], color=OKABE_ITO[3], lw=0.9,
+                label=f"dealer delta ({asset})")
+        ax.set_ylabel(f"dealer delta ({asset})")
+        ax2 = ax.twinx()
+        ax2.plot(step, ts[col + "dealer_gamma"], color=OKABE_ITO[6], lw=0.9,
+                 label="dealer gamma")
+        ax2.set_ylabel(f"dealer gamma ({asset} per {model.asset_names[0]})")
+        ax.legend(fontsize=7, loc="upper left")
+        ax2.legend(fontsize=7, loc="upper right")
+        ax = axes[3, c]
+        ax.plot(step, ts[col + "open_interest"], color=OKABE_ITO[2], lw=1.0, label="open interest")
+        ax.bar(step, ts[col + "volume"], color=OKABE_ITO[7], width=1.0, label="volume")
+        ax.set_ylabel(f"contracts ({asset})")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    return save(fig, out_dir, "options")
 
 
 # --------------------------------------------------------------------------- contagion figures

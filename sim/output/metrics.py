@@ -120,6 +120,8 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "fundamental_max_drawdown": _f(max_drawdown(f)),
         }
     for inst in model.instruments:
+        if inst.is_option:  # options: the "options" section
+            continue
         n = inst.name
         mid = ts[f"{n}.mid"].to_numpy()
         fund = ts[f"{model.asset_names[inst.base]}.fundamental"].to_numpy()
@@ -174,9 +176,47 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
             "perp_capital_efficiency": _ratio(ts[f"{k}.gross_notional"].mean(),
                                               ts[f"{k}.initial_margin"].mean()),
         }
+    if getattr(model, "options", None) is not None:
+        out["options"] = _options(model, ts, trades)
     cons = _conservation(model)
     out["conservation"] = cons
     out["ledger_conserved"] = cons["ok"] if cons is not None else None
+    return out
+
+
+def _options(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, Any]:
+    """Per protocol and underlying: listings, settlements, trading and the dealers' Greeks."""
+    ev = pd.DataFrame(model.option_events_table())
+    out: dict[str, Any] = {}
+    for p, a in dict.fromkeys(model.options.chain.group_key):
+        proto, asset = model.protocols[p].name, model.asset_names[a]
+        key = f"{proto}.{asset}"
+        prefix = f"{proto}:{asset}-T"
+        sel = (trades["instrument"].str.startswith(prefix) if len(trades)
+               else np.zeros(0, bool))
+        mine = (ev["protocol"] == p) & ev["contract"].str.startswith(prefix) if len(ev) \
+            else np.zeros(0, bool)
+        settles = ev[mine & (ev["kind"] == "settle")] if len(ev) else ev
+        col = f"{key}.opt_"
+        out[key] = {
+            "contracts_listed": int((ev[mine]["kind"] == "list").sum()) if len(ev) else 0,
+            "contracts_settled": len(settles),
+            "settled_with_open_interest": int((settles["open_interest"] > 0).sum())
+            if len(settles) else 0,
+            "paid_at_settlement": _f(settles["paid_to_longs"].sum()) if len(settles) else 0.0,
+            "trades": int(np.sum(sel)),
+            "volume": _f(trades.loc[sel, "qty"].sum()) if len(trades) else 0.0,
+            "premium_usd": _f(ts[col + "premium"].sum()),
+            "final_open_interest": _f(ts[col + "open_interest"].iloc[-1]),
+            "max_open_interest": _f(ts[col + "open_interest"].max()),
+            "final_dealer_delta": _f(ts[col + "dealer_delta"].iloc[-1]),
+            "final_dealer_gamma": _f(ts[col + "dealer_gamma"].iloc[-1]),
+            "min_dealer_gamma": _f(ts[col + "dealer_gamma"].min()),
+            "final_dealer_vega": _f(ts[col + "dealer_vega"].iloc[-1]),
+            "mean_atm_iv_30d": _f(ts[col + "atm_iv_30d"].mean()),
+            "max_atm_iv_30d": _f(ts[col + "atm_iv_30d"].max()),
+            "min_skew": _f(ts[col + "skew"].min()),
+        }
     return out
 
 

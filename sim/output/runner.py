@@ -7,6 +7,8 @@ model and writes into one output directory:
 * ``timeseries.parquet`` — model-level series from Mesa's DataCollector;
 * ``trades.parquet`` — every fill;
 * ``liquidations.parquet`` — every liquidation, backstop, ADL and bad-debt event;
+* ``option_events.parquet`` — option listings and expiry settlements (worlds with options);
+* ``accounts.parquet`` — per-account snapshots (``output.accounts_every`` > 0);
 * ``summary.json`` — headline metrics (deterministic: no wall-clock values);
 * ``figures/market.png`` (and ``.pdf``) — price, spread and volume.
 
@@ -107,6 +109,11 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
     _write_parquet(timeseries, files["timeseries"])
     _write_parquet(trades, files["trades"])
     _write_parquet(liquidations, files["liquidations"])
+    for name, table in (("option_events", model.option_events_table()),
+                        ("accounts", model.accounts_table())):
+        if table:
+            files[name] = out / f"{name}.parquet"
+            _write_parquet(pd.DataFrame(table), files[name])
     files["summary"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=_json_default)
                                 + "\n")
     if cfg.output.figures:
@@ -120,6 +127,10 @@ def execute(cfg: Any, out_dir: str | Path, *, progress: bool | None = None) -> R
         for draw in (market_figure, margin_figure, depth_figure):
             files.update(draw(timeseries, model, out / "figures"))
         files.update(liquidation_figure(timeseries, liquidations, model, out / "figures"))
+        if model.options is not None:
+            from sim.output.figures import options_figure
+
+            files.update(options_figure(timeseries, model, out / "figures"))
     return RunResult(summary, timeseries, trades, out, wall, files, liquidations)
 
 

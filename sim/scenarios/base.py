@@ -120,6 +120,19 @@ class Scenario:
         """Oracle latency in steps to use at ``step``; ``None`` keeps the configured one."""
         return None
 
+    def vol_factors(self, step: int, assets: np.ndarray) -> np.ndarray | None:
+        """Factor on the volatility of some assets at ``step`` (``None``: no spike).
+
+        The implied-volatility surface reads it, so a volatility-spike scenario
+        lifts implied volatility as it lifts realised volatility. The default
+        has no spikes.
+
+        Args:
+            step: Model step.
+            assets: Scenario asset indices (market assets, from 0).
+        """
+        return None
+
     def oracle_stale(self, step: int) -> bool:
         """Whether the oracle publishes nothing new at ``step`` (keeps its last index)."""
         return False

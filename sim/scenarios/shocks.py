@@ -229,6 +229,14 @@ class ShockScenario(CorrelatedGBM):
                 inc = inc + g
         self.prices *= np.exp(inc)
 
+    def vol_factors(self, step: int, assets: np.ndarray) -> np.ndarray | None:
+        """Product of the volatility spikes active at ``step`` for ``assets`` (None if none)."""
+        out = None
+        for s in self.shocks:
+            if isinstance(s, VolSpike) and (f := s.vol_factor(step)) is not None:
+                out = f[assets] if out is None else out * f[assets]
+        return out
+
     def liquidity(self, step: int) -> float:
         """Lowest ``level`` of the droughts active at ``step`` (1 when none)."""
         levels = [s.level for s in self.shocks

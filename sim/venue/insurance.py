@@ -123,7 +123,8 @@ def insurance_state(ledger: Any, row: int, asset_prices: Any, marks: Any, initia
         value = float(ledger.account_value(p, m)[row])
     pos = ledger.position[row]
     entry = ledger.entry_price[row]
-    perp = ledger.instrument_kind == InstrumentKind.PERP
+    perp = ((ledger.instrument_kind == InstrumentKind.PERP)
+            | (ledger.instrument_kind == InstrumentKind.OPTION))  # options it took over
     held = np.flatnonzero(perp & (pos != 0.0))
     positions = {int(j): {"size": float(pos[j]), "mark": float(m[j]), "entry": float(entry[j]),
                           "notional": float(abs(pos[j]) * m[j]),

@@ -36,6 +36,9 @@ class Protocol:
         funding: Funding clock per perpetual (by world instrument index).
         accounts: Trader rows registered on this protocol.
         listed_assets: World asset indices of the market assets it lists.
+        options: Its option slots (:mod:`sim.market.options`); not in
+            ``instruments``, whose books the spot and perpetual agents trade.
+        option_clearing: CLEARING row per quote asset of its options.
     """
 
     index: int
@@ -49,6 +52,8 @@ class Protocol:
     funding: dict[int, FundingClock] = field(default_factory=dict)
     accounts: list[int] = field(default_factory=list)
     listed_assets: list[int] = field(default_factory=list)
+    options: list[Instrument] = field(default_factory=list)
+    option_clearing: dict[int, int] = field(default_factory=dict)
 
     def add_instrument(self, inst: Instrument) -> None:
         """List an instrument; perpetuals get a funding clock from the config."""

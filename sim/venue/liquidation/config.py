@@ -33,8 +33,8 @@ BAD_DEBT_OWNER = -1
 """Owner id of the per-protocol bad-debt rows (no agent owns them)."""
 
 
-KINDS = ("liquidator", "backstop", "universal_cover", "insurance", "adl", "socialised",
-         "bad_debt")
+KINDS = ("option_close", "option_takeover", "liquidator", "backstop", "universal_cover",
+         "insurance", "adl", "socialised", "bad_debt")
 """Event kinds, in waterfall order."""
 
 

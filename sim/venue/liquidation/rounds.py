@@ -27,6 +27,7 @@ from sim.venue.liquidation.config import (
     offer_qty,
     validate_liquidation_config,
 )
+from sim.venue.liquidation.options import OptionCloseOut
 from sim.venue.liquidation.waterfall import Waterfall
 
 __all__ = ["LiquidationEngine", "LiquidationHost"]
@@ -77,7 +78,7 @@ class LiquidationHost(Protocol):
         """Make protocol ``p``'s random stream the active one."""
 
 
-class LiquidationEngine(Waterfall):
+class LiquidationEngine(Waterfall, OptionCloseOut):
     """Runs phase 6 of every step: liquidation rounds and the bad-debt waterfall.
 
     Args:
@@ -211,7 +212,9 @@ class LiquidationEngine(Waterfall):
         values = m.ledger.account_value(m.asset_prices, m.marks)
         tol = self._tolerances(rows)
         bankrupt = values[rows] < -tol
-        has_pos = (m.ledger.position[rows][:, perps] != 0.0).any(axis=1)
+        held = perps if not proto.options else np.concatenate(
+            [perps, np.array([i.index for i in proto.options], np.int64)])
+        has_pos = (m.ledger.position[rows][:, held] != 0.0).any(axis=1)
         has_debt = (m.ledger.collateral[rows] < 0.0).any(axis=1)
         liquidatable = res.below_maintenance & (has_pos | has_debt) & ~bankrupt
         for k in self._shuffled(np.flatnonzero(liquidatable)):
@@ -258,7 +261,9 @@ class LiquidationEngine(Waterfall):
             return
         self._cancelled.add(row)
         m = self.model
-        for inst in proto.instruments:
+        for inst in [*proto.instruments, *proto.options]:
+            if m.books[inst.index].n_live_orders == 0:
+                continue
             live = m.books[inst.index].live_orders()
             ids = live["order_id"][live["owner"] == row]
             if len(ids):
@@ -292,6 +297,8 @@ class LiquidationEngine(Waterfall):
         m = self.model
         cfg = self.cfgs[proto.index]
         self._cancel_orders(proto, row)
+        if proto.options:
+            self._close_options(proto, row, penalty=True, in_book=True)
         positions = self._positions(proto, row)
         notional = sum(abs(q) * float(m.marks[j]) for j, q in positions)
         phi = close_fraction(cfg, equity, maintenance, notional)

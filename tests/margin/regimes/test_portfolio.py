@@ -416,9 +416,10 @@ def test_parallel_kernel_path_matches_serial(monkeypatch):
 
 # ----------------------------------------------------------------------------- options by hand
 
-def _perp_and_put(positions, iv=0.6, f=60_000.0, usd=100_000.0, put_quote=0, btc=0.0):
-    """USD, BTC; a BTC perpetual and an ATM 30-day BTC put (r = 0), marked by Black-76."""
-    t = 30.0 / 365.0
+def _perp_and_put(positions, iv=0.6, f=60_000.0, usd=100_000.0, put_quote=0, btc=0.0,
+                  days=30.0):
+    """USD, BTC; a BTC perpetual and an ATM ``days``-day BTC put (r = 0), marked by Black-76."""
+    t = days / 365.0
     specs = InstrumentSpecs(kind=np.array([PERP, OPTION]), underlying=np.array([1, 1]),
                             quote=np.array([0, put_quote]), contract_size=np.ones(2),
                             strike=np.array([0.0, f]), expiry=np.array([0.0, t]),
@@ -430,7 +431,8 @@ def _perp_and_put(positions, iv=0.6, f=60_000.0, usd=100_000.0, put_quote=0, btc
                         np.zeros(2), implied_vols=np.array([0.0, iv]), time=0.0, rate=0.0)
 
 
-def _deribit_btc_by_hand(perp, put, f=60_000.0, k=60_000.0, iv=0.6, vol_up=0.5, vol_down=0.25):
+def _deribit_btc_by_hand(perp, put, f=60_000.0, k=60_000.0, iv=0.6, vol_up=0.5, vol_down=0.25,
+                        days=30.0):
     """Deribit BTC portfolio IM of ``perp`` perpetuals and ``put`` puts, computed by hand.
 
     margin_methods.md §3.1: moves k × 16 % / 4 for k = −4..4, each with vol up / same / down
@@ -438,8 +440,8 @@ def _deribit_btc_by_hand(perp, put, f=60_000.0, k=60_000.0, iv=0.6, vol_up=0.5, 
     at DTE = 30, so (30/DTE)^p = 1); extended moves at vol up weighted 0.16 / |move|; worst
     loss + roll shock 1 % of perp notional; no delta shock below $20M of net delta.
     """
-    t = 30.0 / 365.0
-    scale = 1.0  # (30 / 30) ** 0.13
+    t = days / 365.0
+    scale = (30.0 / days) ** (0.30 if days < 30.0 else 0.13)
     vols = {"up": max(iv * (1.0 + vol_up * scale), 0.5), "same": iv,
             "down": iv * (1.0 - vol_down * scale)}
     p0 = black76_price(f, k, t, 0.0, iv, False)
@@ -480,6 +482,26 @@ def test_perp_plus_put_portfolio_and_static_requirements_by_hand():
     assert pm.initial[0] < 0.5 * alone.initial[0]
     assert StaticIsolatedEngine(max_leverage=20.0).evaluate(
         _perp_and_put([[1.0, 0.0]])).initial[0] == static.initial[0]
+
+
+def test_perp_plus_short_dated_put_is_cheaper_under_portfolio_by_hand():
+    # With one day to expiry the put's time value (what the grid can take: 753.7) is small,
+    # so the hedged book needs the worst cell plus the roll shock, below static's 3,000.
+    from margin.regimes.static import StaticIsolatedEngine
+
+    book = _perp_and_put([[1.0, 1.0]], days=1.0)
+    pm = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(book).initial[0]
+    want_pm = _deribit_btc_by_hand(1.0, 1.0, days=1.0)
+    assert pm == pytest.approx(want_pm, rel=1e-9)
+    static = StaticIsolatedEngine(max_leverage=20.0).evaluate(book).initial[0]
+    assert static == 3_000.0
+    assert static - pm == pytest.approx(3_000.0 - want_pm, rel=1e-9)
+    assert 0.0 < want_pm < 0.5 * static
+    # the unhedged perp is not cheaper under portfolio margin (17 % against 5 %)
+    alone = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(
+        _perp_and_put([[1.0, 0.0]], days=1.0)).initial[0]
+    assert alone > StaticIsolatedEngine(max_leverage=20.0).evaluate(
+        _perp_and_put([[1.0, 0.0]], days=1.0)).initial[0]
 
 
 def test_short_straddle_requirement_rises_with_the_vol_shock():

@@ -162,7 +162,7 @@ def test_constructor_validation():
     with pytest.raises(ValueError, match="equal length"):
         Ledger(["USD", "BTC"], [1], [1, 1], [0])
     with pytest.raises(ValueError, match="instrument_kind must be"):
-        Ledger(["USD", "BTC"], [2], [1], [0])
+        Ledger(["USD", "BTC"], [3], [1], [0])
     with pytest.raises(ValueError, match="instrument_quote must be asset indices"):
         Ledger(["USD", "BTC"], [1], [1], [2])
     with pytest.raises(ValueError, match="base == quote"):

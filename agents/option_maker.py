@@ -1,0 +1,203 @@
+"""Option market makers and delta-hedging dealers.
+
+One agent per protocol and underlying quotes every listed option of that
+underlying. Its fair value is the option's mark (Black-76 at the mark implied
+volatility of the surface, :mod:`sim.venue.options`), leaned against its vega
+inventory; its half-spread is ``half_spread_vol`` vol points of vega, at least
+``min_half_spread`` of the mark and one tick. This is how crypto option market
+makers quote: in implied volatility around a surface, with inventory limits
+per contract and on the book's vega, and with delta hedged in the perpetual
+(Deribit market-maker programme; Sinclair, *Volatility Trading*, 2nd ed.,
+ch. 9 on delta hedging; Garleanu, Pedersen & Poteshman, 2009, "Demand-based
+option pricing", RFS 22(10), on dealers leaning their quotes against
+inventory).
+
+A contract is requoted when its fair value has moved by more than
+``requote_frac`` of the quoted half-spread, every ``requote_steps``, when a
+quote has filled away, or when the slot holds a new contract.
+
+Delta hedging. Every ``hedge_every`` steps the agent sums the Black-76 delta of
+its options and its perpetual position; beyond ``hedge_band`` it sends a
+market order on the perpetual for the whole net delta. A dealer that is short
+options is short gamma: as the index falls the delta of its short puts rises
+and its hedge sells the perpetual into the fall — the feedback of a gamma
+squeeze (Barbon & Buraschi, 2021, "Gamma fragility"; Ni, Pearson, Poteshman &
+White, 2021, "Does option trading have mechanical effects on underlying
+stock prices?", RFS 34(4)). A *dealer* is the same agent configured to sell
+only (``bids: false``), with a tighter band.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+from sim.market.view import CANCEL, LIMIT, MARKET, STATUS_RESTING
+
+__all__ = ["OptionMarketMaker"]
+
+
+class OptionMarketMaker(mesa.Agent):
+    """Quotes the options of one underlying on one protocol and hedges their delta.
+
+    Args:
+        model: The Mesa model (exposes ``view``).
+        protocol: Protocol index.
+        asset: World index of the underlying.
+        cfg: An :class:`agents.config.OptionMakerConfig`.
+        asset_name: Name of the underlying (keys of the per-asset settings).
+
+    Attributes:
+        account: Ledger row (set by the world builder).
+        slots: The option slots it quotes.
+        perp: The perpetual it hedges in (-1 when the protocol lists none).
+        hedges: Number of hedge orders sent.
+        hedged_qty: Signed base quantity the hedge orders traded (sells < 0).
+    """
+
+    def __init__(self, model: mesa.Model, protocol: int, asset: int, cfg: Any,
+                 asset_name: str) -> None:
+        super().__init__(model)
+        view = model.view
+        self.protocol = int(protocol)
+        self.asset = int(asset)
+        self.cfg = cfg
+        self.account = -1
+        self.slots = view.option_slots(protocol, asset)
+        perps = [i.index for i in view.instruments
+                 if i.is_perp and i.protocol == protocol and i.base == asset]
+        self.perp = perps[0] if perps else -1
+        self.size = float(cfg.size.get(asset_name, 0.0))
+        self.max_pos = float(cfg.max_contract_position.get(asset_name, 0.0))
+        self.band = float(cfg.hedge_band.get(asset_name, 0.0))
+        n = len(self.slots)
+        self._live = [np.zeros(0, np.int64) for _ in range(n)]
+        self._contract = np.full(n, -2, np.int64)
+        self._fair = np.full(n, np.nan)
+        self._half = np.zeros(n)
+        self._quoted_at = np.full(n, -10**9, np.int64)
+        self._pos_at_quote = np.zeros(n)
+        self.hedges = 0
+        self.hedged_qty = 0.0
+        self.book = None if cfg.bids else "dealer"
+        """Book label in the outputs: a maker that only sells is a dealer."""
+
+    def net_greeks(self, table: dict[str, np.ndarray]) -> tuple[float, float]:
+        """Net delta (options plus the hedge perpetual, base units) and net vega (USD/vol pt)."""
+        view = self.model.view
+        pos = view.holdings(self.account, self.slots)
+        delta = float(pos @ table["delta"])
+        if self.perp >= 0:
+            delta += float(view.holdings(self.account, self.perp))
+        return delta, float(pos @ table["vega"])
+
+    def step(self) -> None:
+        """Requote what moved or changed, then hedge."""
+        table = self.model.view.option_table(self.slots)
+        self._quote(table)
+        if self.perp >= 0 and self.model.view.step % self.cfg.hedge_every == 0:
+            self.hedge(table)
+
+    def quote(self) -> None:
+        """Quote once (before the first step, with the other makers)."""
+        self._quote(self.model.view.option_table(self.slots))
+
+    def _quote(self, table: dict[str, np.ndarray]) -> None:
+        view = self.model.view
+        cfg = self.cfg
+        if len(self.slots) == 0 or self.size <= 0.0:
+            return
+        pos = view.holdings(self.account, self.slots)
+        vega_net = float(pos @ table["vega"])
+        lean = -cfg.vega_lean_vol * np.clip(vega_net / max(cfg.vega_limit, 1e-12), -1.0, 1.0)
+        usd = view.usd_per_quote(int(self.slots[0]))
+        fair = (table["mark_usd"] + lean * 100.0 * table["vega"]) / usd
+        half = np.maximum(cfg.half_spread_vol * 100.0 * table["vega"] / usd,
+                          cfg.min_half_spread * table["mark"])
+        step = view.step
+        batch: list[tuple[int, int, np.ndarray, float, float]] = []
+        for k, j in enumerate(self.slots.tolist()):
+            new = table["expiry_step"][k] != self._contract[k]
+            if new:  # a new contract (or none): old order ids belong to a replaced book
+                self._live[k] = np.zeros(0, np.int64)
+                self._contract[k] = table["expiry_step"][k]
+            if not table["listed"][k]:
+                continue
+            stale = (step - self._quoted_at[k] >= cfg.requote_steps
+                     or abs(fair[k] - self._fair[k]) > cfg.requote_frac * self._half[k]
+                     or pos[k] != self._pos_at_quote[k])  # a quote filled
+            if not (new or stale):
+                continue
+            bid_ok = (cfg.bids and pos[k] < self.max_pos
+                      and (vega_net < cfg.vega_limit or table["vega"][k] <= 0.0))
+            ask_ok = (cfg.asks and pos[k] > -self.max_pos
+                      and (vega_net > -cfg.vega_limit or table["vega"][k] <= 0.0))
+            h = max(half[k], view.instruments[j].tick_size)
+            ev = self._events(k, j, fair[k], h, bid_ok, ask_ok)
+            if ev is not None:
+                batch.append((k, j, ev, fair[k], h))
+            self._pos_at_quote[k] = pos[k]
+        if not batch:
+            return
+        results = view.submit_many([(j, ev) for _k, j, ev, _f, _h in batch])
+        for (k, _j, ev, f, h), res in zip(batch, results, strict=True):
+            placed = res[ev["kind"] != CANCEL]
+            self._live[k] = placed["order_id"][placed["status"] == STATUS_RESTING].astype(
+                np.int64)
+            self._fair[k] = f
+            self._half[k] = h
+            self._quoted_at[k] = step
+
+    def _events(self, k: int, j: int, fair: float, half: float, bid_ok: bool,
+                ask_ok: bool) -> np.ndarray | None:
+        """Events cancelling the contract's quotes and placing a bid and an ask around ``fair``."""
+        view = self.model.view
+        inst = view.instruments[j]
+        lots = int(np.rint(self.size / inst.lot_size))
+        bid_t = int(inst.ticks(fair - half, side=1)) if fair - half >= inst.tick_size else 0
+        ask_t = int(inst.ticks(fair + half, side=-1))
+        bid_ok = bid_ok and bid_t >= 1 and lots > 0
+        ask_ok = ask_ok and lots > 0
+        live = self._live[k]
+        n = len(live) + int(bid_ok) + int(ask_ok)
+        if n == 0:
+            return None
+        ev = view.new_events(n)
+        ev["kind"][:len(live)] = CANCEL
+        ev["order_id"][:len(live)] = live
+        new = ev[len(live):]
+        new["kind"] = LIMIT
+        new["owner"] = self.account
+        new["qty"] = lots
+        sides = ([1] if bid_ok else []) + ([-1] if ask_ok else [])
+        prices = ([bid_t] if bid_ok else []) + ([ask_t] if ask_ok else [])
+        if sides:
+            new["side"] = sides
+            new["price"] = prices
+        return ev
+
+    def hedge(self, table: dict[str, np.ndarray] | None = None) -> float:
+        """Hedge the net delta in the perpetual when it leaves the band; returns what traded."""
+        view = self.model.view
+        if table is None:
+            table = view.option_table(self.slots)
+        delta, _vega = self.net_greeks(table)
+        if abs(delta) <= self.band:
+            return 0.0
+        inst = view.instruments[self.perp]
+        lots = int(np.rint(abs(delta) / inst.lot_size))
+        if lots <= 0:
+            return 0.0
+        ev = view.new_events(1)
+        ev["kind"] = MARKET
+        ev["owner"] = self.account
+        ev["side"] = -1 if delta > 0 else 1
+        ev["qty"] = lots
+        before = float(view.holdings(self.account, self.perp))
+        view.submit(self.perp, ev)
+        qty = float(view.holdings(self.account, self.perp)) - before
+        self.hedges += 1
+        self.hedged_qty += qty
+        return qty
