@@ -814,7 +814,9 @@ class MarketModel(mesa.Model):
             self._account_chunks.append(account_snapshot(
                 self.steps, margins, self.ledger, self.instruments, self.asset_names,
                 self.asset_prices, self.marks, self._agent_types(), self.option_greeks,
-                self._reference_risk(margins)))
+                self._reference_risk(margins),
+                {p.index: self.protocol_haircuts.get(p.index, self.haircuts)
+                 for p in self.protocols}))
         if self.options is not None:
             mt.update(option_metrics(self._option_metric_keys(), self.options, self.option_greeks,
                                      pos, self.option_dealers, self.instruments,

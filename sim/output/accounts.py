@@ -11,7 +11,9 @@ without roll or delta add-ons, ``margin_methods.md`` §3.1: the scan risk of
 per underlying its net delta (spot balance, perpetuals and Black-76 option
 deltas, base units), gamma, vega (USD per vol point) and theta (USD per day).
 The rows reconcile with the ledger at that step (balances, positions) and with
-the engine's result.
+the engine's result. ``haircut_held`` is the value the collateral haircuts
+withhold from the account's positive balances: with the initial requirement,
+the capital a book ties up.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def reference_risk_engine(asset_names: Sequence[str], vols: Mapping[str, float])
 def account_snapshot(step: int, margins: Mapping[int, tuple[np.ndarray, Any]], ledger: Any,
                      instruments: Sequence[Any], asset_names: Sequence[str],
                      asset_prices: np.ndarray, marks: np.ndarray, agent_of: Mapping[int, str],
-                     greeks: Any = None, risk: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     greeks: Any = None, risk: np.ndarray | None = None,
+                     haircuts: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """One row per evaluated account, as columns.
 
     Args:
@@ -64,6 +67,9 @@ def account_snapshot(step: int, margins: Mapping[int, tuple[np.ndarray, Any]], l
         greeks: :class:`sim.venue.options.OptionGreeks` of the option slots (or None).
         risk: The reference stress loss of every ledger row (``reference_risk_engine``),
             or None.
+        haircuts: Collateral haircuts per asset of each protocol; ``haircut_held`` is
+            the value they hold back from the account's positive balances (capital
+            the account ties up beyond its initial requirement). None: zeros.
     """
     rows = np.concatenate([r for r, _ in margins.values()]) if margins else np.zeros(0, np.int64)
     protocol = np.concatenate([np.full(len(r), p, np.int64) for p, (r, _) in margins.items()])
@@ -90,6 +96,9 @@ def account_snapshot(step: int, margins: Mapping[int, tuple[np.ndarray, Any]], l
     gross = perp_notional + opt_notional
     out["leverage"] = np.where(equity > 0.0, gross / np.where(equity > 0.0, equity, 1.0), np.inf)
     out["risk"] = risk[rows] if risk is not None else np.full(len(rows), np.nan)
+    cut = (np.stack([haircuts[int(p)] for p in protocol]) if haircuts is not None and len(rows)
+           else np.zeros_like(coll))
+    out["haircut_held"] = (np.maximum(coll, 0.0) * asset_prices[None, :] * cut).sum(axis=1)
     for a, name in enumerate(asset_names):
         if a == 0:
             continue
