@@ -946,6 +946,39 @@ STYLISED_FACTS = StudySchema(
     compose=_compose_facts)
 
 
+def _compose_squeeze(c: dict[str, Any]) -> None:
+    from experiments.worlds import gamma_squeeze
+
+    _not_study_set("overrides", c["overrides"], ("seed",), "use --seed")
+    _run_config([("--asset", c["--asset"], gamma_squeeze()),
+                 ("overrides", c["overrides"], list(c["overrides"])),
+                 ("--seed", c["--seed"], _run_flags(_first_seed(c["--seed"])))],
+                build=_squeeze_build(c["--asset"]))
+
+
+def _squeeze_build(asset: str) -> Callable[[list[str]], Any]:
+    """Compose, then refuse an ``--asset`` the composed market does not list."""
+    from sim.config import load_config
+
+    def build(overrides: list[str]) -> Any:
+        cfg = load_config(overrides)
+        names = [a.name for a in cfg.market.assets]
+        if asset not in names:
+            _bad("--asset", asset, f"must be an asset of the world ({', '.join(names)})")
+        return cfg
+
+    return build
+
+
+GAMMA_SQUEEZE = StudySchema(
+    doc="dealers' delta hedging of short gamma in a sell-off, hedged vs unhedged (paired)",
+    args={"--replicates": Int(2, MAX_REPLICATES, doc="replicates (pairs)"),
+          "--seed": SEED,
+          "--asset": Str(doc="underlying whose perpetual is measured"),
+          "overrides": Overrides(doc="run-config overrides of the gamma-squeeze world")},
+    compose=_compose_squeeze)
+
+
 SCHEMAS: dict[str, StudySchema] = {
     "compare_regimes": COMPARE_REGIMES,
     "stress_sweep": STRESS_SWEEP,
@@ -953,6 +986,7 @@ SCHEMAS: dict[str, StudySchema] = {
     "contagion_matrix": CONTAGION_MATRIX,
     "contagion_topology": CONTAGION_TOPOLOGY,
     "tail_risk": TAIL_RISK,
+    "gamma_squeeze": GAMMA_SQUEEZE,
     "stylised_facts": STYLISED_FACTS,
 }
 """Study name → its argument schema."""

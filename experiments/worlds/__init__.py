@@ -17,6 +17,8 @@ that build it (``sim.load_config(world(...))``); a study adds what it varies
   :mod:`experiments.contagion_matrix`).
 * :func:`isolated_crash` — two venues, a one-step gap crash in an asset only
   alpha lists (the agent model of :mod:`experiments.contagion_topology`).
+* :func:`gamma_squeeze` — options: dealers short one-day puts to protective-put
+  buyers, an 8 % sell-off, dealers hedging or not (:mod:`experiments.gamma_squeeze`).
 
 :data:`WORLDS` maps each name to its function; :data:`AGENT_MODEL_REGIMES`
 lists the margin regimes beta may take in the isolated-crash world.
@@ -34,14 +36,16 @@ from experiments.worlds.reference import (
     isolated_crash,
     two_venue_token,
 )
+from experiments.worlds.squeeze import gamma_squeeze
 
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
-           "isolated_crash", "two_venue_token"]
+           "gamma_squeeze", "isolated_crash", "two_venue_token"]
 
 WORLDS: dict[str, Callable[..., list[str]]] = {
     "default_crash": default_crash,
     "bench_session": bench_session,
     "two_venue_token": two_venue_token,
     "isolated_crash": isolated_crash,
+    "gamma_squeeze": gamma_squeeze,
 }
 """World name → function returning its run-config overrides."""

@@ -42,7 +42,7 @@ from experiments.study_args import (
 ROOT = Path(__file__).resolve().parents[2]
 KV_STUDIES = ("compare_regimes", "stress_sweep", "backtest_report", "contagion_matrix",
               "contagion_topology")
-OPTION_STUDIES = ("tail_risk", "stylised_facts")
+OPTION_STUDIES = ("tail_risk", "stylised_facts", "gamma_squeeze")
 A_FILE = str(Path(__file__).resolve())  # an existing file: not a directory
 
 
@@ -225,6 +225,8 @@ def tripwires(monkeypatch):
                             _tripwire)
     monkeypatch.setattr(experiments.sweep, "run_sweep", _tripwire)
     monkeypatch.setattr(importlib.import_module("experiments.tail_risk"), "run_replicates",
+                        _tripwire)
+    monkeypatch.setattr(importlib.import_module("experiments.gamma_squeeze"), "run_study",
                         _tripwire)
     monkeypatch.setattr(sim, "run", _tripwire)
 
