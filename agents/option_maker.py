@@ -73,6 +73,10 @@ class OptionMarketMaker(mesa.Agent):
         self.max_pos = float(cfg.max_contract_position.get(asset_name, 0.0))
         self.band = float(cfg.hedge_band.get(asset_name, 0.0))
         n = len(self.slots)
+        first = view.instruments[int(self.slots[0])] if n else None
+        self.tick = first.tick_size if first is not None else 1.0
+        """Premium tick of the slots (one per underlying and premium currency)."""
+        self._lots = int(np.rint(self.size / first.lot_size)) if first is not None else 0
         self._live = [np.zeros(0, np.int64) for _ in range(n)]
         self._contract = np.full(n, -2, np.int64)
         self._fair = np.full(n, np.nan)
@@ -117,65 +121,59 @@ class OptionMarketMaker(mesa.Agent):
         half = np.maximum(cfg.half_spread_vol * 100.0 * table["vega"] / usd,
                           cfg.min_half_spread * table["mark"])
         step = view.step
-        batch: list[tuple[int, int, np.ndarray, float, float]] = []
-        for k, j in enumerate(self.slots.tolist()):
-            new = table["expiry_step"][k] != self._contract[k]
-            if new:  # a new contract (or none): old order ids belong to a replaced book
-                self._live[k] = np.zeros(0, np.int64)
-                self._contract[k] = table["expiry_step"][k]
-            if not table["listed"][k]:
-                continue
-            stale = (step - self._quoted_at[k] >= cfg.requote_steps
-                     or abs(fair[k] - self._fair[k]) > cfg.requote_frac * self._half[k]
-                     or pos[k] != self._pos_at_quote[k])  # a quote filled
-            if not (new or stale):
-                continue
-            bid_ok = (cfg.bids and pos[k] < self.max_pos
-                      and (vega_net < cfg.vega_limit or table["vega"][k] <= 0.0))
-            ask_ok = (cfg.asks and pos[k] > -self.max_pos
-                      and (vega_net > -cfg.vega_limit or table["vega"][k] <= 0.0))
-            h = max(half[k], view.instruments[j].tick_size)
-            ev = self._events(k, j, fair[k], h, bid_ok, ask_ok)
-            if ev is not None:
-                batch.append((k, j, ev, fair[k], h))
-            self._pos_at_quote[k] = pos[k]
-        if not batch:
+        new = table["expiry_step"] != self._contract
+        for k in np.flatnonzero(new).tolist():  # a new contract: old ids belong to a gone book
+            self._live[k] = np.zeros(0, np.int64)
+        self._contract[new] = table["expiry_step"][new]
+        stale = (new | (step - self._quoted_at >= cfg.requote_steps)
+                 | (np.abs(fair - self._fair) > cfg.requote_frac * self._half)
+                 | (pos != self._pos_at_quote))  # a quote filled
+        todo = np.flatnonzero(table["listed"] & stale)
+        if len(todo) == 0:
             return
-        results = view.submit_many([(j, ev) for _k, j, ev, _f, _h in batch])
-        for (k, _j, ev, f, h), res in zip(batch, results, strict=True):
-            placed = res[ev["kind"] != CANCEL]
-            self._live[k] = placed["order_id"][placed["status"] == STATUS_RESTING].astype(
-                np.int64)
-            self._fair[k] = f
-            self._half[k] = h
-            self._quoted_at[k] = step
+        h = np.maximum(half[todo], self.tick)
+        f = fair[todo]
+        # a side that would grow |vega| past the limit is not quoted (buying adds vega)
+        bid_ok = (cfg.bids & (pos[todo] < self.max_pos) & (f - h >= self.tick)
+                  & ((vega_net < cfg.vega_limit) | (table["vega"][todo] <= 0.0)))
+        ask_ok = (cfg.asks & (pos[todo] > -self.max_pos)
+                  & ((vega_net > -cfg.vega_limit) | (table["vega"][todo] <= 0.0)))
+        bid_t = np.floor((f - h) / self.tick + 1e-9).astype(np.int64)
+        ask_t = np.maximum(np.ceil((f + h) / self.tick - 1e-9).astype(np.int64), 1)
+        self._pos_at_quote[todo] = pos[todo]
+        batch = []
+        for i, k in enumerate(todo.tolist()):
+            ev = self._events(k, int(bid_t[i]) if bid_ok[i] else 0,
+                              int(ask_t[i]) if ask_ok[i] else 0)
+            if ev is not None:
+                batch.append((k, int(self.slots[k]), ev))
+        if batch:
+            results = view.submit_many([(j, ev) for _k, j, ev in batch])
+            for (k, _j, ev), res in zip(batch, results, strict=True):
+                placed = res[ev["kind"] != CANCEL]
+                self._live[k] = placed["order_id"][placed["status"] == STATUS_RESTING].astype(
+                    np.int64)
+        self._fair[todo] = f
+        self._half[todo] = h
+        self._quoted_at[todo] = step
 
-    def _events(self, k: int, j: int, fair: float, half: float, bid_ok: bool,
-                ask_ok: bool) -> np.ndarray | None:
-        """Events cancelling the contract's quotes and placing a bid and an ask around ``fair``."""
-        view = self.model.view
-        inst = view.instruments[j]
-        lots = int(np.rint(self.size / inst.lot_size))
-        bid_t = int(inst.ticks(fair - half, side=1)) if fair - half >= inst.tick_size else 0
-        ask_t = int(inst.ticks(fair + half, side=-1))
-        bid_ok = bid_ok and bid_t >= 1 and lots > 0
-        ask_ok = ask_ok and lots > 0
+    def _events(self, k: int, bid_t: int, ask_t: int) -> np.ndarray | None:
+        """Events cancelling slot ``k``'s quotes and placing a bid and an ask (0: no quote)."""
         live = self._live[k]
-        n = len(live) + int(bid_ok) + int(ask_ok)
-        if n == 0:
+        sides = ([1] if bid_t > 0 else []) + ([-1] if ask_t > 0 else [])
+        n = len(live) + len(sides)
+        if n == 0 or self._lots <= 0:
             return None
-        ev = view.new_events(n)
+        ev = self.model.view.new_events(n)
         ev["kind"][:len(live)] = CANCEL
         ev["order_id"][:len(live)] = live
-        new = ev[len(live):]
-        new["kind"] = LIMIT
-        new["owner"] = self.account
-        new["qty"] = lots
-        sides = ([1] if bid_ok else []) + ([-1] if ask_ok else [])
-        prices = ([bid_t] if bid_ok else []) + ([ask_t] if ask_ok else [])
+        quotes = ev[len(live):]
+        quotes["kind"] = LIMIT
+        quotes["owner"] = self.account
+        quotes["qty"] = self._lots
         if sides:
-            new["side"] = sides
-            new["price"] = prices
+            quotes["side"] = sides
+            quotes["price"] = [t for t in (bid_t, ask_t) if t > 0]
         return ev
 
     def hedge(self, table: dict[str, np.ndarray] | None = None) -> float:

@@ -284,9 +284,13 @@ class MarketModel(mesa.Model):
         self.option_greeks: OptionGreeks | None = None
         self.option_epoch = 0
         """Counts option re-marks: what agents read of the options changes with it."""
+        self._option_mark_key: tuple[Any, ...] | None = None
         self.engine_marks = self.marks
         self._chunk_names: dict[int, str] = {}
         self._plain = np.array([i.index for i in self.instruments if not i.is_option], np.int64)
+        self._tick_of = np.array([i.tick_size for i in self.instruments])
+        self._lot_of = np.array([i.lot_size for i in self.instruments])
+        self._quote_of = np.array([i.quote for i in self.instruments], np.int64)
         if chain is None:
             return
         from sim.market.volsurface import VolSurface
@@ -321,8 +325,16 @@ class MarketModel(mesa.Model):
             * self.scenario.dt
 
     def _mark_options(self) -> None:
-        """Option marks (quote unit and USD), implied vols and Greeks from the surface."""
+        """Option marks (quote unit and USD), implied vols and Greeks from the surface.
+
+        They depend on the step, the chain, the surface and the index only, so a
+        re-mark with none of those changed (between liquidation rounds) is skipped.
+        """
         o = self.options
+        key = (self.steps, len(o.events), self.asset_prices[self._surface_assets].tobytes())
+        if key == self._option_mark_key:
+            return
+        self._option_mark_key = key
         iv = o.implied_vols(self.steps, self.asset_prices)
         greeks = o.greeks(self.steps, self.asset_prices, iv)
         quote_marks, usd_marks = o.marks(greeks, self.asset_prices)
@@ -477,37 +489,33 @@ class MarketModel(mesa.Model):
         if len(batch) <= 1 or self.universal is not None or len(protos) > 1:
             return [self.submit(j, ev) for j, ev in batch]
         proto = self.protocols[protos.pop()]
-        parts, owners, insts, deltas, prices, fees = [], [], [], [], [], []
-        for j, ev in batch:
-            inst = self.instruments[j]
-            check = (ev["kind"] != CANCEL) & ((ev["flags"] & REDUCE_ONLY) == 0)
+        lens = np.array([len(ev) for _, ev in batch], np.int64)
+        inst_of = np.repeat(np.array([j for j, _ in batch], np.int64), lens)
+        evs = np.concatenate([ev for _, ev in batch])
+        new = evs["kind"] != CANCEL
+        check = new & ((evs["flags"] & REDUCE_ONLY) == 0)
+        self.orders_submitted += int(new.sum())
+        ok = np.ones(len(evs), np.bool_)
+        if check.any():
             idx = np.flatnonzero(check)
-            parts.append(idx)
-            if len(idx) == 0:
-                continue
-            sub = ev[idx]
-            price = self._expected_prices(j, sub)
-            owners.append(sub["owner"])
-            insts.append(np.full(len(idx), j, np.int64))
-            deltas.append((sub["side"] * sub["qty"] * inst.lot_size).astype(np.float64))
-            prices.append(price)
-            fees.append(proto.cfg.taker_fee if not inst.is_option
-                        else self._option_fee_rate(j, price))
-        ok = None
-        if owners:
-            ok = proto.engine.pretrade(self.protocol_inputs(proto.index), np.concatenate(owners),
-                                       np.concatenate(insts), np.concatenate(deltas),
-                                       np.concatenate(prices), max(fees))
-            self.orders_rejected += int((~ok).sum())
+            j_of = inst_of[idx]
+            price = evs["price"][idx] * self._tick_of[j_of]
+            for e in np.flatnonzero(evs["kind"][idx] == MARKET).tolist():  # rare: a sweep
+                price[e] = self._expected_prices(int(j_of[e]), evs[idx[e]:idx[e] + 1])[0]
+                price[e] /= self.asset_prices[self._quote_of[j_of[e]]]
+            price *= self.asset_prices[self._quote_of[j_of]]  # engines price in USD
+            delta = (evs["side"][idx] * evs["qty"][idx] * self._lot_of[j_of]).astype(np.float64)
+            fee = max(proto.cfg.taker_fee if not self.instruments[j].is_option
+                      else self._option_fee_rate(j, price[j_of == j])
+                      for j in np.unique(j_of).tolist())
+            ok[idx] = proto.engine.pretrade(self.protocol_inputs(proto.index), evs["owner"][idx],
+                                            j_of, delta, price, fee)
+            self.orders_rejected += int((~ok[idx]).sum())
         out, at = [], 0
-        for (j, ev), idx in zip(batch, parts, strict=True):
-            inst = self.instruments[j]
-            self.orders_submitted += int((ev["kind"] != CANCEL).sum())
-            rejected = None
-            if len(idx) and ok is not None and not ok[at:at + len(idx)].all():
-                rejected = idx[~ok[at:at + len(idx)]]
-            at += len(idx)
-            out.append(self._match(inst, proto, ev, rejected))
+        for (j, ev), n in zip(batch, lens.tolist(), strict=True):
+            bad = np.flatnonzero(~ok[at:at + n])
+            at += n
+            out.append(self._match(self.instruments[j], proto, ev, bad if len(bad) else None))
         return out
 
     def _pretrade(self, j: int, inst: Instrument, proto: Protocol, events: np.ndarray,

@@ -263,7 +263,8 @@ def options_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Pat
         ax2.legend(fontsize=7, loc="upper right")
         ax = axes[3, c]
         ax.plot(step, ts[col + "open_interest"], color=OKABE_ITO[2], lw=1.0, label="open interest")
-        ax.bar(step, ts[col + "volume"], color=OKABE_ITO[7], width=1.0, label="volume")
+        ax.fill_between(step, ts[col + "volume"].rolling(10, min_periods=1).sum(), step="mid",
+                        color=OKABE_ITO[7], alpha=0.6, lw=0, label="volume, 10-step sum")
         ax.set_ylabel(f"contracts ({asset})")
         ax.set_xlabel("step")
         ax.legend(fontsize=7)

@@ -120,7 +120,19 @@ class OptionMarket:
         self.rate = float(cfg.rate)
         self.twap_steps = max(1, round(float(cfg.settlement_twap_seconds) / step_seconds))
         self.events: list[dict[str, Any]] = []
+        self._selection: dict[tuple[int, int], tuple[np.ndarray, list[int]]] = {}
         self._surf = np.array([self._surface_index[int(a)] for a in self.asset], np.int64)
+
+    def selection(self, protocol: int, asset: int,
+                  instruments: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+        """Slots (bool over the chain) and perpetuals of one protocol and underlying (memoised)."""
+        key = (int(protocol), int(asset))
+        if key not in self._selection:
+            sel = np.array([s.protocol == protocol and s.asset == asset for s in self.chain.slots])
+            perps = [i.index for i in instruments
+                     if i.is_perp and i.protocol == protocol and i.base == asset]
+            self._selection[key] = (sel, perps)
+        return self._selection[key]
 
     def surface_index(self, asset: int) -> int:
         """The surface's index of a world asset."""
@@ -294,9 +306,7 @@ def option_metrics(keys: Sequence[tuple[int, int, str, str]], market: OptionMark
     for p, a, field, name in keys:
         vals = cache.get((p, a))
         if vals is None:
-            sel = np.array([s.protocol == p and s.asset == a for s in market.chain.slots])
-            perps = [i.index for i in instruments
-                     if i.is_perp and i.protocol == p and i.base == a]
+            sel, perps = market.selection(p, a, instruments)
             hedge = float(positions[dealers][:, perps].sum()) if len(dealers) and perps else 0.0
             sa = market.surface_index(a)
             vals = {
