@@ -19,10 +19,16 @@ trading accounts:
 * ``24h`` — a crypto day: 1,440 one-minute steps at the same order rate, so
   more events than ABIDES's day; the ratio here scales ABIDES's time linearly
   to our event count (an event-driven simulator's cost grows with messages).
+* ``options`` — the step time options add: the default world
+  (:func:`experiments.worlds.default_crash`, 1,440 steps) without and with
+  ``market=btc_eth_options`` (option books, market makers, dealers and
+  option-book traders), timed alternately in the same process; it prints both
+  times per step, the difference and the ratio.
 
 Usage::
 
-    python -m experiments.bench.world [--agents 1117] [--order-prob 0.065] [--only session|24h]
+    python -m experiments.bench.world [--agents 1117] [--order-prob 0.065]
+                                      [--only session|24h|options] [--repeats 2]
 
 Wall time covers the stepping loop only (construction and numba compilation
 are excluded: a warm-up run first). Agent and order counts are printed beside
@@ -84,6 +90,51 @@ def time_world(steps: int, noise: int, order_prob: float) -> dict[str, Any]:
             "wall": wall}
 
 
+def time_options(steps: int = DAY_STEPS, repeats: int = 2) -> dict[str, Any]:
+    """Time the default world without and with options, alternately, ``repeats`` times each.
+
+    Returns:
+        ``{"plain": [seconds...], "options": [seconds...], "steps", "books",
+        "option_books", "events_plain", "events_options"}`` (stepping loop only).
+    """
+    from experiments.worlds import default_crash
+    from sim.config import load_config
+    from sim.model import MarketModel
+
+    out: dict[str, Any] = {"plain": [], "options": [], "steps": steps}
+    warm = MarketModel(load_config(["market=btc_eth_options", "steps=20", "progress=false"]))
+    for _ in range(20):  # compile / load the option kernels outside the timed region
+        warm.step()
+    for _ in range(repeats):
+        for name, extra in (("plain", []), ("options", ["market=btc_eth_options"])):
+            cfg = load_config([*default_crash(steps=steps), *extra, "output.figures=false",
+                               "progress=false"])
+            model = MarketModel(cfg)
+            counter = _EventCounter(model)
+            start = time.perf_counter()
+            for _ in range(cfg.steps):
+                model.step()
+            out[name].append(time.perf_counter() - start)
+            out[f"events_{name}"] = counter.events
+            if name == "options":
+                out["books"] = len(model.books)
+                out["option_books"] = sum(1 for i in model.instruments if i.is_option)
+    return out
+
+
+def _report_options(r: dict[str, Any]) -> None:
+    plain, opts = min(r["plain"]), min(r["options"])
+    n = r["steps"]
+    print(f"[options] default world, {n} steps: without options {plain:.2f} s "
+          f"({1e3 * plain / n:.2f} ms/step, {r['events_plain']:,} book events); with options "
+          f"{opts:.2f} s ({1e3 * opts / n:.2f} ms/step, {r['books']} books of which "
+          f"{r['option_books']} option slots, {r['events_options']:,} book events)")
+    print(f"[options] options add {1e3 * (opts - plain) / n:.2f} ms per step "
+          f"({opts / plain:.2f}x the world without options; best of {len(r['plain'])} "
+          f"alternating runs each: {', '.join(f'{x:.2f}' for x in r['plain'])} s vs "
+          f"{', '.join(f'{x:.2f}' for x in r['options'])} s)")
+
+
 def _report(name: str, r: dict[str, Any], abides_seconds: float, note: str) -> float:
     ratio = abides_seconds / r["wall"]
     print(f"[{name}] {r['steps']} one-minute steps, {r['books']} books, {r['agents']} trading "
@@ -104,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--order-prob", type=float, default=0.065,
                     help="noise order probability per trader and step (0.065: ~72k events "
                          "in the 390-step session)")
-    ap.add_argument("--only", choices=("session", "24h"), default=None)
+    ap.add_argument("--only", choices=("session", "24h", "options"), default=None)
+    ap.add_argument("--repeats", type=int, default=2, help="alternating runs per arm (options)")
     args = ap.parse_args(argv)
 
     noise = noise_for(args.agents)
@@ -126,24 +178,31 @@ def main(argv: list[str] | None = None) -> None:
         ratio = _report("24h", r, scaled, "scaled linearly to the same event count")
         verdicts.append(f"24h {ratio:.1f}x (scaled, for reference only: a scaled ratio "
                         f"grows with events per step)")
-    print(f"target >= {TARGET:g}x ABIDES: " + "; ".join(verdicts))
+    if args.only in (None, "options"):
+        _report_options(time_options(DAY_STEPS, args.repeats))
+    if verdicts:
+        print(f"target >= {TARGET:g}x ABIDES: " + "; ".join(verdicts))
 
 
 class _EventCounter:
-    """Counts every event that reaches a book by wrapping the model's submit path."""
+    """Counts every event that reaches a book by wrapping the model's matching step.
+
+    Every order path (``submit``, ``submit_many``) ends in ``MarketModel._match``
+    with the events it sends to one book, pre-trade rejections included.
+    """
 
     def __init__(self, model: Any) -> None:
         self.events = 0
         self.orders = 0
-        self._submit = model.submit
-        model.submit = self.submit
+        self._match = model._match
+        model._match = self.match
 
-    def submit(self, j: int, events: Any) -> Any:
+    def match(self, inst: Any, proto: Any, events: Any, rejected: Any) -> Any:
         from sim.market.book import CANCEL
 
         self.events += len(events)
         self.orders += int((events["kind"] != CANCEL).sum())
-        return self._submit(j, events)
+        return self._match(inst, proto, events, rejected)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,12 @@ def test_time_world_counts_events():
     r = time_world(5, 20, 0.2)
     assert r["steps"] == 5 and r["agents"] == base + 20
     assert r["events"] >= r["orders"] > 0 and r["wall"] > 0
+
+
+def test_time_options_times_both_worlds_alternately():
+    from experiments.bench.world import time_options
+
+    r = time_options(steps=15, repeats=1)
+    assert len(r["plain"]) == len(r["options"]) == 1
+    assert r["option_books"] > 0 and r["books"] > r["option_books"]
+    assert r["events_options"] > r["events_plain"] > 0  # the option makers' quotes
