@@ -335,6 +335,9 @@ class OptionMakerConfig:
         size: Quote size per side, in base units of the underlying.
         bids: Quote bids (a dealer that only sells protection sets False).
         asks: Quote asks.
+        otm_only: Quote only out-of-the-money contracts (puts at or below the
+            index, calls at or above it), as a dealer selling protection and
+            overwriting does.
         max_contract_position: Largest |position| per contract, base units.
         vega_limit: Largest |net vega| (USD per vol point) a side may grow.
         vega_lean_vol: Quotes move by this many vol points at the vega limit
@@ -354,6 +357,7 @@ class OptionMakerConfig:
     size: dict[str, float] = field(default_factory=lambda: {"BTC": 0.5, "ETH": 5.0})
     bids: bool = True
     asks: bool = True
+    otm_only: bool = False
     max_contract_position: dict[str, float] = field(
         default_factory=lambda: {"BTC": 10.0, "ETH": 100.0})
     vega_limit: float = 20_000.0
@@ -424,7 +428,7 @@ class AgentsConfig:
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
     option_maker: OptionMakerConfig = field(default_factory=OptionMakerConfig)
     option_dealer: OptionMakerConfig = field(default_factory=lambda: OptionMakerConfig(
-        per_underlying=0, bids=False, half_spread_vol=0.03, size={"BTC": 1.0, "ETH": 10.0},
+        per_underlying=0, bids=False, otm_only=True, half_spread_vol=0.03, size={"BTC": 1.0, "ETH": 10.0},
         hedge_band={"BTC": 0.2, "ETH": 2.0}, max_contract_position={"BTC": 20.0, "ETH": 200.0},
         vega_limit=50_000.0))
     option_books: OptionBooksConfig = field(default_factory=OptionBooksConfig)

@@ -128,7 +128,15 @@ class OptionMarketMaker(mesa.Agent):
         stale = (new | (step - self._quoted_at >= cfg.requote_steps)
                  | (np.abs(fair - self._fair) > cfg.requote_frac * self._half)
                  | (pos != self._pos_at_quote))  # a quote filled
-        todo = np.flatnonzero(table["listed"] & stale)
+        quoted = table["listed"]
+        if cfg.otm_only:  # out of the money now; a contract that went in keeps no quotes
+            index = view.index_price(self.asset)
+            quoted = quoted & np.where(table["is_call"], table["strike"] >= index,
+                                       table["strike"] <= index)
+            gone = table["listed"] & ~quoted & (self._quoted_at > -10**9)
+            for k in np.flatnonzero(gone).tolist():
+                self._withdraw(k)
+        todo = np.flatnonzero(quoted & stale)
         if len(todo) == 0:
             return
         h = np.maximum(half[todo], self.tick)
@@ -156,6 +164,18 @@ class OptionMarketMaker(mesa.Agent):
         self._fair[todo] = f
         self._half[todo] = h
         self._quoted_at[todo] = step
+
+    def _withdraw(self, k: int) -> None:
+        """Cancel slot ``k``'s quotes (it is no longer one the agent quotes)."""
+        live = self._live[k]
+        if len(live):
+            view = self.model.view
+            ev = view.new_events(len(live))
+            ev["kind"] = CANCEL
+            ev["order_id"] = live
+            view.submit(int(self.slots[k]), ev)
+        self._live[k] = np.zeros(0, np.int64)
+        self._quoted_at[k] = -10**9
 
     def _events(self, k: int, bid_t: int, ask_t: int) -> np.ndarray | None:
         """Events cancelling slot ``k``'s quotes and placing a bid and an ask (0: no quote)."""

@@ -49,6 +49,7 @@ def gamma_squeeze(hedging: bool = True, seed: int | None = None, steps: int = 33
           f"agents.option_books.counts.protective_put={int(buyers)}",
           f"agents.option_books.notional={notional}", "agents.option_books.tenor_days=1",
           "agents.option_maker.per_underlying=0", "agents.option_dealer.per_underlying=1",
+          "agents.option_dealer.otm_only=false",
           "agents.option_books.moneyness=0.0", "agents.option_books.underlying_leg=spot"]
     if not hedging:
         ov += [f"agents.{who}.hedge_band.{a}={NO_HEDGE_BAND:g}"

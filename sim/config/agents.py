@@ -28,7 +28,7 @@ def validate_option_maker_config(cfg: Any, prefix: str = "agents.option_maker") 
     _number(f"{prefix}.per_underlying", cfg.per_underlying, 0, 100)
     _number(f"{prefix}.half_spread_vol", cfg.half_spread_vol, 0.0, 1.0)
     _number(f"{prefix}.min_half_spread", cfg.min_half_spread, 0.0, 1.0)
-    for key in ("bids", "asks"):
+    for key in ("bids", "asks", "otm_only"):
         if not isinstance(getattr(cfg, key), bool):
             _fail(f"{prefix}.{key}", getattr(cfg, key), "must be true or false")
     for key in ("size", "max_contract_position", "hedge_band"):

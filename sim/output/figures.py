@@ -48,20 +48,20 @@ def market_figure(ts: pd.DataFrame, model: Any, out_dir: Path) -> dict[str, Path
                     label=f"{inst.name} mid")
         ax.set_title(asset)
         ax.set_ylabel(f"price ({model.asset_names[0]})")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left")
         ax = axes[1, c]
         for k, inst in enumerate(insts):
             ax.plot(step, ts[f"{inst.name}.spread_bps"].rolling(30, min_periods=1).mean(),
                     color=OKABE_ITO[(k + 1) % 8], lw=0.9, label=inst.name)
         ax.set_ylabel("quoted spread, 30-step mean (bps)")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left")
         ax = axes[2, c]
         for k, inst in enumerate(insts):
             ax.plot(step, ts[f"{inst.name}.notional"].rolling(10, min_periods=1).sum(),
                     color=OKABE_ITO[(k + 1) % 8], lw=0.8, label=inst.name)
         ax.set_ylabel(f"volume, 10-step sum ({model.asset_names[0]})")
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     files = {
         "figure_market_png": out_dir / "market.png",

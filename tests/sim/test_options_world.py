@@ -107,7 +107,7 @@ def test_a_run_with_options_is_deterministic(tmp_path):
     assert digest(a.out_dir) == digest(b.out_dir)
     names = set(a.trades["instrument"])
     assert any("-T30-" in n for n in names), "option fills carry their contract's name"
-    assert a.summary["options"]["alpha.BTC"]["contracts_settled"] == 14
+    assert a.summary["options"]["alpha.BTC"]["contracts_settled"] == 10  # 5 strikes x C/P
 
 
 def test_dealer_greeks_and_accounts_table_reconcile_with_the_ledger():
