@@ -429,6 +429,6 @@ class AgentsConfig:
     option_maker: OptionMakerConfig = field(default_factory=OptionMakerConfig)
     option_dealer: OptionMakerConfig = field(default_factory=lambda: OptionMakerConfig(
         per_underlying=0, bids=False, otm_only=True, half_spread_vol=0.03,
-        size={"BTC": 1.0, "ETH": 10.0}, hedge_band={"BTC": 0.2, "ETH": 2.0}, max_contract_position={"BTC": 20.0, "ETH": 200.0},
-        vega_limit=50_000.0))
+        size={"BTC": 1.0, "ETH": 10.0}, hedge_band={"BTC": 0.2, "ETH": 2.0},
+        max_contract_position={"BTC": 20.0, "ETH": 200.0}, vega_limit=50_000.0))
     option_books: OptionBooksConfig = field(default_factory=OptionBooksConfig)
