@@ -17,6 +17,9 @@ that build it (``sim.load_config(world(...))``); a study adds what it varies
   :mod:`experiments.contagion_matrix`).
 * :func:`isolated_crash` — two venues, a one-step gap crash in an asset only
   alpha lists (the agent model of :mod:`experiments.contagion_topology`).
+* :func:`options_books` — the default world listing BTC and ETH options, with
+  traders of every option-book type and account snapshots (the capital
+  efficiency study, :mod:`experiments.capital_efficiency`).
 
 :data:`WORLDS` maps each name to its function; :data:`AGENT_MODEL_REGIMES`
 lists the margin regimes beta may take in the isolated-crash world.
@@ -32,16 +35,18 @@ from experiments.worlds.reference import (
     bench_session,
     default_crash,
     isolated_crash,
+    options_books,
     two_venue_token,
 )
 
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
-           "isolated_crash", "two_venue_token"]
+           "isolated_crash", "options_books", "two_venue_token"]
 
 WORLDS: dict[str, Callable[..., list[str]]] = {
     "default_crash": default_crash,
     "bench_session": bench_session,
     "two_venue_token": two_venue_token,
     "isolated_crash": isolated_crash,
+    "options_books": options_books,
 }
 """World name → function returning its run-config overrides."""
