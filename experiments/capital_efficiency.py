@@ -135,7 +135,8 @@ def add_book_metrics(runs: StudyRuns, table: pd.DataFrame, cfg: DictConfig | Any
             rows[name] = run_book_metrics(runs.out / "runs" / name, list(cfg.books),
                                           int(cfg.settle_steps), float(cfg.risk_floor))
         except (OSError, ValueError, KeyError) as exc:
-            err = f"book measures: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            first = (str(exc).strip().splitlines() or [""])[0]
+            err = f"book measures: {type(exc).__name__}: {first}"
             runs.finished.remove(name)
             runs.errors[name] = err
             table.loc[table["run"] == name, ["status", "error"]] = ["failed", err]

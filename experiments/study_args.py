@@ -930,7 +930,8 @@ def _capital_rules(c: dict[str, Any]) -> None:
     for key in ("baselines", "candidate"):
         for name in (c[key] if isinstance(c[key], list) else [c[key]]):
             if name not in c["regimes"]:
-                _bad(key, c[key], f"must name regimes of regimes ({', '.join(c['regimes'])})")
+                _bad(key, c[key], f"must name regimes in regimes ({', '.join(c['regimes'])}); "
+                                  f"{name!r} is not")
     if c["candidate"] in c["baselines"]:
         _bad("candidate", c["candidate"], f"must not be one of baselines "
                                           f"({', '.join(c['baselines'])})")
