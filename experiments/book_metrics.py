@@ -30,11 +30,12 @@ volatility shocks, no add-ons, no haircuts; :mod:`sim.output.accounts`). So
   counted and valued as the run's ``summary.json`` does: perpetuals at the
   mark, options at underlying notional (``|size| x index``);
 * ``equity_lost`` — Σ over the book's accounts of max(0, equity at the first
-  post-warm-up snapshot − equity at the last snapshot), with the regime's
-  *mark-to-market* equity (``equity``: haircut balances at the index plus
-  perpetual P&L at the mark plus option marks), not realised losses;
-  ``equity_lost_frac`` divides it by the book's equity at the first
-  post-warm-up snapshot.
+  post-warm-up snapshot − equity at the last snapshot), with *mark-to-market*
+  equity: the account's ``value`` (every balance at the index, perpetual P&L
+  at the mark, options at their marks; no haircuts, the same for every
+  regime), not the regime's margin equity (static isolated margin leaves free
+  collateral out of it) and not realised losses; ``equity_lost_frac`` divides
+  it by the book's value at the first post-warm-up snapshot.
 
 Warm-up: traders enter over ``agents.option_books.enter_steps`` steps; only
 snapshots with ``step > enter_steps + settle_steps`` count. An account's risk
@@ -182,8 +183,8 @@ def book_metrics(accounts: pd.DataFrame, liquidations: pd.DataFrame, label: str,
     out["accounts_liquidated"] = float(liq["account"].nunique())
     out["liquidation_notional"] = float(liq["notional"].sum())
     if len(post):
-        first = post.loc[post["step"] == post["step"].min()].set_index("account")["equity"]
-        last = post.loc[post["step"] == post["step"].max()].set_index("account")["equity"]
+        first = post.loc[post["step"] == post["step"].min()].set_index("account")["value"]
+        last = post.loc[post["step"] == post["step"].max()].set_index("account")["value"]
         both = first.index.intersection(last.index)
         lost = float(np.maximum(first[both] - last[both], 0.0).sum())
         start = float(first[both].sum())
@@ -213,7 +214,8 @@ def run_book_metrics(run_dir: str | Path, books: Sequence[str] = BOOKS, settle_s
 
     Raises:
         ValueError: The run wrote no account snapshots (``output.accounts_every = 0``)
-            or has none after the warm-up, or an option liquidation cannot be valued.
+            or has none after the warm-up, or no ``value`` column, or an option
+            liquidation cannot be valued.
         OSError: A file is missing.
     """
     from omegaconf import OmegaConf
@@ -226,6 +228,8 @@ def run_book_metrics(run_dir: str | Path, books: Sequence[str] = BOOKS, settle_s
         raise ValueError(f"{run.name}: no accounts.parquet (output.accounts_every = "
                          f"{cfg.output.accounts_every})")
     accounts = pd.read_parquet(path)
+    if "value" not in accounts.columns:
+        raise ValueError(f"{run.name}: accounts.parquet has no value column (older code)")
     if not (accounts["step"] > warmup).any():
         raise ValueError(f"{run.name}: no account snapshot after the warm-up (step > {warmup})")
     events = pd.read_parquet(run / "liquidations.parquet")

@@ -206,17 +206,17 @@ def test_bad_arguments_stop_before_any_work(argv, key, tmp_path, capsys, monkeyp
 def _accounts() -> pd.DataFrame:
     """Two covered-call accounts and a hedged basis account over three snapshots."""
     rows = []
-    for step, (eq1, eq2) in zip((10, 20, 30), ((100.0, 200.0), (90.0, 210.0), (70.0, 190.0)),
+    for step, (eq1, eq2) in zip((10, 20, 30), ((100.0, 200.0), (90.0, 210.0), (70.0, 230.0)),
                                 strict=True):
         rows += [
             {"step": step, "account": 1, "agent": "OptionBookPopulation:covered_call",
-             "equity": eq1, "initial": 10.0 * step, "haircut_held": 5.0, "risk": 20.0,
-             "perp_notional": 100.0, "option_notional": 100.0},
+             "equity": -1.0, "value": eq1, "initial": 10.0 * step, "haircut_held": 5.0,
+             "risk": 20.0, "perp_notional": 100.0, "option_notional": 100.0},
             {"step": step, "account": 2, "agent": "OptionBookPopulation:covered_call",
-             "equity": eq2, "initial": 30.0, "haircut_held": 0.0, "risk": 10.0 * step,
-             "perp_notional": 300.0, "option_notional": 0.0},
+             "equity": eq2 - 50.0, "value": eq2, "initial": 30.0, "haircut_held": 0.0,
+             "risk": 10.0 * step, "perp_notional": 300.0, "option_notional": 0.0},
             {"step": step, "account": 3, "agent": "OptionBookPopulation:basis",
-             "equity": 500.0, "initial": 7.0, "haircut_held": 3.0, "risk": 1e-13,
+             "equity": 500.0, "value": 500.0, "initial": 7.0, "haircut_held": 3.0, "risk": 1e-13,
              "perp_notional": 1000.0, "option_notional": 0.0}]
     return pd.DataFrame(rows)
 
@@ -231,9 +231,11 @@ def test_book_measures_by_hand() -> None:
     assert m["req_per_risk"] == pytest.approx(np.mean(req), rel=1e-15)
     assert m["im_per_risk"] == pytest.approx(np.mean(im), rel=1e-15)
     assert m["req_per_notional"] == pytest.approx(np.mean([235.0 / 500.0, 335.0 / 500.0]))
-    # from the first post-warm-up snapshot (20) to the last (30): only losses count
-    assert m["equity_lost"] == pytest.approx(20.0 + 20.0)
-    assert m["equity_lost_frac"] == pytest.approx(40.0 / 300.0)
+    # mark-to-market value (not the regime's margin equity) from the first post-warm-up
+    # snapshot (20) to the last (30): account 1 loses 20, account 2 gains 20, and a gain
+    # does not offset a loss
+    assert m["equity_lost"] == pytest.approx(20.0)
+    assert m["equity_lost_frac"] == pytest.approx(20.0 / 300.0)
     assert (m["liquidations"], m["accounts_liquidated"], m["liquidation_notional"]) == (
         2.0, 1.0, 75.0)
     assert m["accounts"] == 2.0
