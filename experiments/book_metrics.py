@@ -39,8 +39,9 @@ volatility shocks, no add-ons, no haircuts; :mod:`sim.output.accounts`). So
 
 Warm-up: traders enter over ``agents.option_books.enter_steps`` steps; only
 snapshots with ``step > enter_steps + settle_steps`` count. An account's risk
-counts as zero below ``risk_floor`` times its gross notional plus |equity|
-(round-off of a hedged book: a BTC basis book's scan loss is ~1e-13 USD).
+counts as zero below ``risk_floor`` times its gross notional plus |value|
+(round-off of a hedged book: a BTC basis book's scan loss is ~1e-13 USD); the
+floor is regime-independent, as ``risk`` is.
 A snapshot with no account of the book taking risk gives no ratio; a book
 without any gives NaN, never zero.
 
@@ -158,7 +159,7 @@ def book_metrics(accounts: pd.DataFrame, liquidations: pd.DataFrame, label: str,
         liquidations: Position liquidations with USD notional (:func:`liquidation_notional`).
         label: The book's ``agent`` label (:func:`book_label`).
         warmup: Snapshots with ``step > warmup`` count.
-        risk_floor: Risk below ``risk_floor x (gross notional + |equity|)`` counts as zero.
+        risk_floor: Risk below ``risk_floor x (gross notional + |value|)`` counts as zero.
 
     Returns:
         ``{metric: value}`` for every name in :data:`BOOK_METRICS` plus ``accounts``
@@ -168,7 +169,7 @@ def book_metrics(accounts: pd.DataFrame, liquidations: pd.DataFrame, label: str,
     ids = mine["account"].unique()
     post = mine.loc[mine["step"] > warmup]
     gross = post["perp_notional"] + post["option_notional"]
-    risky = post.loc[(post["risk"] > risk_floor * (gross + post["equity"].abs()))
+    risky = post.loc[(post["risk"] > risk_floor * (gross + post["value"].abs()))
                      & np.isfinite(post["risk"])]
     req = risky["initial"] + risky["haircut_held"]
     by = risky.assign(req=req, gross=gross.loc[risky.index]).groupby("step")

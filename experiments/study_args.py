@@ -985,7 +985,7 @@ CAPITAL_EFFICIENCY = StudySchema(
         "accounts_every": Int(1, MAX_STEPS, doc="steps between account snapshots"),
         "settle_steps": Int(0, MAX_STEPS, doc="snapshots count from step > enter_steps + this"),
         "risk_floor": Float(0.0, 1.0, hi_open=True,
-                            doc="risk below this x (gross notional + |equity|) counts as zero"),
+                            doc="risk below this x (gross notional + |value|) counts as zero"),
         "replicates": REPLICATES,
         "steps": STEPS,
         "base_seed": SEED,
