@@ -910,6 +910,99 @@ CONTAGION_TOPOLOGY = StudySchema(
     compose=_compose_topology)
 
 
+# capital_efficiency --------------------------------------------------------------
+
+def book_names() -> tuple[str, ...]:
+    """Books the capital-efficiency study measures (:data:`experiments.book_metrics.BOOKS`)."""
+    from experiments.book_metrics import BOOKS
+
+    return BOOKS
+
+
+def book_metric_names() -> tuple[str, ...]:
+    """Per-book measures (:data:`experiments.book_metrics.BOOK_METRICS`)."""
+    from experiments.book_metrics import BOOK_METRICS
+
+    return BOOK_METRICS
+
+
+def _capital_rules(c: dict[str, Any]) -> None:
+    for key in ("baselines", "candidate"):
+        for name in (c[key] if isinstance(c[key], list) else [c[key]]):
+            if name not in c["regimes"]:
+                _bad(key, c[key], f"must name regimes in regimes ({', '.join(c['regimes'])}); "
+                                  f"{name!r} is not")
+    if c["candidate"] in c["baselines"]:
+        _bad("candidate", c["candidate"], f"must not be one of baselines "
+                                          f"({', '.join(c['baselines'])})")
+    reserved = (*_RUN_SET, "market", "output.accounts_every", "output.figures", "progress")
+    counts = "agents.option_books.counts"
+    why = "use regimes, scenarios, steps, base_seed, per_book and accounts_every"
+    named = [("overrides", c["overrides"]),
+             *[(f"scenarios.{s}", extra) for s, extra in c["scenarios"].items()]]
+    for key, overrides in named:
+        for i, text in enumerate(overrides or []):
+            k = _override_key(text)
+            if k in reserved or k == counts or k.startswith(f"{counts}."):
+                _bad(f"{key}[{i}]", text, f"sets {k}, which the study sets itself ({why}); "
+                                          f"not one of {', '.join(reserved)}, {counts}.*")
+
+
+def _compose_capital(c: dict[str, Any]) -> None:
+    from experiments.worlds import options_books
+
+    seed = _first_seed(c["base_seed"])
+    world = options_books(per_book=c["per_book"], accounts_every=c["accounts_every"])
+    for scenario, extra in c["scenarios"].items():
+        rc = _run_config([("per_book", c["per_book"], world),
+                          ("regimes", c["regimes"], [f"margin={c['regimes'][0]}"]),
+                          ("scenarios", c["scenarios"], [f"scenario={scenario}"]),
+                          (f"scenarios.{scenario}", extra, list(extra or [])),
+                          ("steps", c["steps"], [f"steps={c['steps']}"]),
+                          ("base_seed", c["base_seed"], _run_flags(seed)),
+                          ("overrides", c["overrides"], list(c["overrides"] or []))])
+        warmup = int(rc.agents.option_books.enter_steps) + c["settle_steps"]
+        every = c["accounts_every"]
+        if c["steps"] // every * every <= warmup:
+            _bad("steps", c["steps"], f"must leave an account snapshot (every {every} steps) "
+                                      f"after the warm-up, step > agents.option_books.enter_steps"
+                                      f" + settle_steps = {warmup}")
+
+
+CAPITAL_EFFICIENCY = StudySchema(
+    doc="capital per unit of risk each regime asks of each option book (common random numbers)",
+    args={
+        "regimes": REGIMES,
+        "baselines": List(Str(margin_regimes), min_len=1, unique=True,
+                          doc="paired differences are regime - baseline; each one of regimes"),
+        "candidate": Str(margin_regimes, doc="the regime the verdict judges; one of regimes"),
+        "verdict_metric": Str(book_metric_names, doc="the measure the verdict judges"),
+        "scenarios": Map(Str(scenario_names), Overrides(nullable=True), min_len=1,
+                         doc="scenario (conf/scenario/*.yaml) -> extra overrides of its runs"),
+        "books": List(Str(book_names), min_len=1, unique=True,
+                      doc="books measured (option-book types and dealer)"),
+        "per_book": Int(1, 10_000, doc="traders per book type and underlying"),
+        "accounts_every": Int(1, MAX_STEPS, doc="steps between account snapshots"),
+        "settle_steps": Int(0, MAX_STEPS, doc="snapshots count from step > enter_steps + this"),
+        "risk_floor": Float(0.0, 1.0, hi_open=True,
+                            doc="risk below this x (gross notional + |value|) counts as zero"),
+        "replicates": REPLICATES,
+        "steps": STEPS,
+        "base_seed": SEED,
+        "workers": WORKERS,
+        **EXECUTION,
+        "confidence": Float(0.0, 1.0, True, True, doc="paired-t and t interval level"),
+        "figure_metrics": List(Str(book_metric_names), unique=True,
+                               doc="measures drawn as bar charts"),
+        "overrides": Overrides(nullable=True, doc="applied to every run"),
+        "output_dir": OUTPUT_DIR,
+        "report_only": Bool(doc="rebuild tables and figures from finished runs"),
+        "progress": Bool(doc="progress bar"),
+    },
+    rules=(_capital_rules, _executor_rule),
+    compose=_compose_capital)
+
+
 # tail_risk, stylised_facts (--option arguments) ---------------------------------------
 
 def _compose_tail(c: dict[str, Any]) -> None:
@@ -985,6 +1078,7 @@ SCHEMAS: dict[str, StudySchema] = {
     "backtest_report": BACKTEST_REPORT,
     "contagion_matrix": CONTAGION_MATRIX,
     "contagion_topology": CONTAGION_TOPOLOGY,
+    "capital_efficiency": CAPITAL_EFFICIENCY,
     "tail_risk": TAIL_RISK,
     "gamma_squeeze": GAMMA_SQUEEZE,
     "stylised_facts": STYLISED_FACTS,

@@ -19,6 +19,9 @@ that build it (``sim.load_config(world(...))``); a study adds what it varies
   alpha lists (the agent model of :mod:`experiments.contagion_topology`).
 * :func:`gamma_squeeze` — options: dealers short one-day puts to protective-put
   buyers, an 8 % sell-off, dealers hedging or not (:mod:`experiments.gamma_squeeze`).
+* :func:`options_books` — the default world listing BTC and ETH options, with
+  traders of every option-book type and account snapshots (the capital
+  efficiency study, :mod:`experiments.capital_efficiency`).
 
 :data:`WORLDS` maps each name to its function; :data:`AGENT_MODEL_REGIMES`
 lists the margin regimes beta may take in the isolated-crash world.
@@ -34,12 +37,13 @@ from experiments.worlds.reference import (
     bench_session,
     default_crash,
     isolated_crash,
+    options_books,
     two_venue_token,
 )
 from experiments.worlds.squeeze import gamma_squeeze
 
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
-           "gamma_squeeze", "isolated_crash", "two_venue_token"]
+           "gamma_squeeze", "isolated_crash", "options_books", "two_venue_token"]
 
 WORLDS: dict[str, Callable[..., list[str]]] = {
     "default_crash": default_crash,
@@ -47,5 +51,6 @@ WORLDS: dict[str, Callable[..., list[str]]] = {
     "two_venue_token": two_venue_token,
     "isolated_crash": isolated_crash,
     "gamma_squeeze": gamma_squeeze,
+    "options_books": options_books,
 }
 """World name → function returning its run-config overrides."""

@@ -8,7 +8,7 @@ fingerprint; studies append their own overrides after them.
 from __future__ import annotations
 
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "bench_session", "default_crash",
-           "isolated_crash", "two_venue_token"]
+           "isolated_crash", "options_books", "two_venue_token"]
 
 AGENT_MODEL_REGIMES = ("static", "cross", "portfolio", "adaptive")
 """Margin regimes beta may take in :func:`isolated_crash` (``conf/margin/*.yaml``)."""
@@ -135,3 +135,40 @@ def isolated_crash(crash: float = 0.3, seed: int | None = None, start_step: int 
 
     return _seeded(isolated_crash_overrides(float(crash), int(start_step), int(horizon),
                                             int(noise), int(leveraged), float(supply)), seed)
+
+
+def options_books(seed: int | None = None, steps: int | None = None, per_book: int = 8,
+                  accounts_every: int = 30) -> list[str]:
+    """The options world with every option book held: the capital-efficiency study's world.
+
+    The default world (:func:`default_crash`: one venue, the default population,
+    a jump crash over 1,440 one-minute steps) listing Deribit-style European
+    options on BTC and ETH (``market=btc_eth_options``: daily, weekly and
+    four-weekly expiries, seven strikes, marks from the implied-volatility
+    surface, settlement at the 30-minute index TWAP; ASSUMPTIONS.md,
+    "Options"), with an option market maker and a delta-hedging dealer per
+    underlying (``conf/agents/default.yaml``) and ``per_book`` traders of every
+    option-book type per underlying (``agents.config.BOOK_TYPES``: directional,
+    basis, covered call, cash-secured put, protective put, calendar spread,
+    strike spread; ``agents/option_books.py``), each holding 20,000 USD of
+    underlying notional on 50,000 USD of collateral. Every trader account is
+    snapshotted every ``accounts_every`` steps (``accounts.parquet``: equity,
+    requirements, haircuts held, the reference-grid risk and Greeks), which
+    :mod:`experiments.capital_efficiency` reads.
+
+    Args:
+        seed: Run seed (None: set by the study per replicate).
+        steps: One-minute steps (None: the config's 1,440).
+        per_book: Traders per book type and underlying.
+        accounts_every: Steps between account snapshots.
+
+    Returns:
+        The overrides.
+    """
+    from agents.config import BOOK_TYPES
+
+    ov = ["market=btc_eth_options", *[f"agents.option_books.counts.{b}={int(per_book)}"
+                                      for b in BOOK_TYPES],
+          f"output.accounts_every={int(accounts_every)}"]
+    ov += [] if steps is None else [f"steps={int(steps)}"]
+    return _seeded(ov, seed)

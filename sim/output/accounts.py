@@ -13,7 +13,12 @@ deltas, base units), gamma, vega (USD per vol point) and theta (USD per day).
 The rows reconcile with the ledger at that step (balances, positions) and with
 the engine's result. ``haircut_held`` is the value the collateral haircuts
 withhold from the account's positive balances: with the initial requirement,
-the capital a book ties up.
+the capital a book ties up. ``equity`` is the regime's own margin equity (under
+static isolated margin only the positions' posted margins and P&L, not free
+collateral); ``value`` is the same for every regime: the ledger's account value
+at the index and marks (every balance, perpetual P&L, option values; no
+haircuts; :meth:`sim.ledger.Ledger.account_value`), the account's
+mark-to-market worth.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def account_snapshot(step: int, margins: Mapping[int, tuple[np.ndarray, Any]], l
         "owner": owner.astype(np.int64), "protocol": protocol,
         "agent": np.array([agent_of.get(int(o), "unknown") for o in owner], dtype=object),
         "equity": equity, "initial": initial, "maintenance": maintenance,
+        "value": ledger.account_value(asset_prices, marks)[rows],
         "perp_notional": perp_notional,
     }
     slots = greeks.slots if greeks is not None else np.zeros(0, np.int64)

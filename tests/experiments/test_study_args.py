@@ -41,7 +41,7 @@ from experiments.study_args import (
 
 ROOT = Path(__file__).resolve().parents[2]
 KV_STUDIES = ("compare_regimes", "stress_sweep", "backtest_report", "contagion_matrix",
-              "contagion_topology")
+              "contagion_topology", "capital_efficiency")
 OPTION_STUDIES = ("tail_risk", "stylised_facts", "gamma_squeeze")
 A_FILE = str(Path(__file__).resolve())  # an existing file: not a directory
 
@@ -156,6 +156,14 @@ RULE_CASES: dict[str, list[tuple[list[str], str]]] = {
                            (["core_periphery_ratios=[0, 0, 0]"], "core_periphery_ratios"),
                            (["topologies={erdos_renyi: {gamma: [3.0]}}"],
                             "topologies.erdos_renyi.gamma")],
+    "capital_efficiency": [(["regimes=[cross,portfolio]"], "baselines"),
+                           (["candidate=static"], "candidate"),
+                           (["steps=180"], "steps"),
+                           (["accounts_every=2000"], "steps"),
+                           (["overrides=[output.accounts_every=0]"], "overrides"),
+                           (["overrides=[agents.option_books.counts.basis=0]"], "overrides"),
+                           (["scenarios={calm: [market=btc_eth]}"], "scenarios.calm"),
+                           (["scenarios={calm: [agents.noise.n=-1]}"], "scenarios.calm")],
 }
 
 

@@ -121,6 +121,8 @@ def test_dealer_greeks_and_accounts_table_reconcile_with_the_ledger():
     rows, result = model.margin_state[0]
     np.testing.assert_array_equal(last.loc[rows, "equity"].to_numpy(), result.equity)
     np.testing.assert_array_equal(last.loc[rows, "initial"].to_numpy(), result.initial)
+    value = model.ledger.account_value(model.asset_prices, model.marks)[rows]
+    np.testing.assert_array_equal(last.loc[rows, "value"].to_numpy(), value)
     o, g = model.options, model.option_greeks
     btc_slots = o.slots[o.asset == 1]
     pos = model.ledger.position
