@@ -365,24 +365,13 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
         e0 = entry[r, j]
         p0 = posted[r, j]
         q1 = q0 + dq
-        closed = 0.0
-        if q0 != 0.0 and q0 * dq < 0.0:
-            closed = min(abs(dq), abs(q0))
+        closed, e1 = _fill_entry(q0, e0, dq, p)
         released = 0.0
         realised = 0.0
         if closed > 0.0:
             released = p0 * closed / abs(q0)
             realised = np.sign(q0) * closed * cs * (p - e0)
         p1 = p0 - released
-        opened = abs(dq) - closed
-        if q1 == 0.0:
-            e1 = 0.0
-        elif opened > 0.0 and closed == 0.0 and q0 != 0.0:
-            e1 = (abs(q0) * e0 + opened * p) / (abs(q0) + opened)
-        elif opened > 0.0:
-            e1 = p
-        else:
-            e1 = e0
         f1 = free[r, qa] + released + realised - fee
         reducing = abs(q1) <= abs(q0) and q0 * q1 >= 0.0
         if reducing:
@@ -406,6 +395,26 @@ def static_pretrade_kernel(collateral, positions, entry, posted, marks, kind, un
 
 
 @njit(cache=True)
+def _fill_entry(q0, e0, dq, p):
+    """``(closed, new entry)`` of a position ``q0`` at entry ``e0`` after ``dq`` fills at ``p``.
+
+    Average-cost rule (Binance "average entry price"): what reduces closes at
+    the entry; what opens from flat, or flips, opens at ``p``; adding averages.
+    """
+    closed = 0.0
+    if q0 != 0.0 and q0 * dq < 0.0:
+        closed = min(abs(dq), abs(q0))
+    opened = abs(dq) - closed
+    if q0 + dq == 0.0:
+        return closed, 0.0
+    if opened > 0.0 and closed == 0.0 and q0 != 0.0:
+        return closed, (abs(q0) * e0 + opened * p) / (abs(q0) + opened)
+    if opened > 0.0:
+        return closed, p
+    return closed, e0
+
+
+@njit(cache=True)
 def _option_order(collateral, positions, entry, posted, free, marks, underlying, quote,
                   contract_size, asset_prices, strike, is_call, opt_im_rate, opt_im_floor,
                   opt_mm_rate, r, j, dq, p, fee_rate):
@@ -419,20 +428,9 @@ def _option_order(collateral, positions, entry, posted, free, marks, underlying,
     e0 = entry[r, j]
     p0 = posted[r, j]
     q1 = q0 + dq
-    closed = 0.0
-    if q0 != 0.0 and q0 * dq < 0.0:
-        closed = min(abs(dq), abs(q0))
+    closed, e1 = _fill_entry(q0, e0, dq, p)
     released = p0 * closed / abs(q0) if closed > 0.0 else 0.0
     p1 = p0 - released
-    opened = abs(dq) - closed
-    if q1 == 0.0:
-        e1 = 0.0
-    elif opened > 0.0 and closed == 0.0 and q0 != 0.0:
-        e1 = (abs(q0) * e0 + opened * p) / (abs(q0) + opened)
-    elif opened > 0.0:
-        e1 = p
-    else:
-        e1 = e0
     held = _held_premium(q1, cs, e1, qv) - _held_premium(q0, cs, e0, qv)
     topup = 0.0
     if q1 < 0.0 and not (abs(q1) <= abs(q0) and q0 * q1 >= 0.0):  # a short grows: post IM
