@@ -303,7 +303,6 @@ class MarketModel(mesa.Model):
                                     self.scenario.dt, surface, assets)
         self._surface_assets = np.array(assets, np.int64)
         self.option_rate = float(ocfg.rate)
-        self._option_pos = {int(j): k for k, j in enumerate(chain.instruments.tolist())}
         self.option_index = np.full(len(self.instruments), -1, np.int64)
         """Chain position of each instrument (-1 for non-options)."""
         self.option_index[chain.instruments] = np.arange(len(chain.instruments))
@@ -361,8 +360,14 @@ class MarketModel(mesa.Model):
         o.surface.update(self.asset_prices[self._surface_assets],
                          self.scenario.vol_factors(self.steps, self._surface_assets - 1))
 
-    def _option_fee_rate(self, j: int, price: np.ndarray) -> float:
-        """The option fee as one rate on the premium for a pre-trade batch (the highest)."""
+    def _fee_rate(self, j: int, proto: Protocol, price: np.ndarray) -> float:
+        """The taker fee rate a pre-trade check charges on instrument ``j``'s orders.
+
+        The protocol's taker fee, or for an option the highest rate on the
+        premium of the batch (Deribit: a share of the underlying, capped).
+        """
+        if not self.instruments[j].is_option:
+            return proto.cfg.taker_fee
         o = self.cfg.market.options
         under = float(self.asset_prices[self.instruments[j].base])
         if len(price) == 0:
@@ -436,7 +441,8 @@ class MarketModel(mesa.Model):
             changes["depth"] = self._own_depth[p][1]
         return replace(inputs, **changes) if changes else inputs
 
-    def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
+    def _book_prices(self, j: int, events: np.ndarray) -> np.ndarray:
+        """Expected fill price of each event in the book's quote unit (market orders: a sweep)."""
         inst = self.instruments[j]
         price = events["price"].astype(np.float64) * inst.tick_size
         market = events["kind"] == MARKET
@@ -446,9 +452,13 @@ class MarketModel(mesa.Model):
                 side = int(events["side"][e])
                 sweep = book.sweep_cost(side, int(events["qty"][e]))
                 price[e] = sweep.vwap * inst.tick_size if sweep.filled_qty > 0 else self.marks[j]
-        if inst.quote != 0:  # engines take prices in the pricing unit (coin-quoted options)
-            price = price * self.asset_prices[inst.quote]
         return price
+
+    def _expected_prices(self, j: int, events: np.ndarray) -> np.ndarray:
+        """:meth:`_book_prices` in the pricing unit the engines take (coin-quoted options)."""
+        price = self._book_prices(j, events)
+        quote = self.instruments[j].quote
+        return price * self.asset_prices[quote] if quote != 0 else price
 
     def submit(self, j: int, events: np.ndarray) -> np.ndarray:
         """Pre-trade check, match in book ``j``, settle fills; see :meth:`MarketView.submit`."""
@@ -501,13 +511,10 @@ class MarketModel(mesa.Model):
             j_of = inst_of[idx]
             price = evs["price"][idx] * self._tick_of[j_of]
             for e in np.flatnonzero(evs["kind"][idx] == MARKET).tolist():  # rare: a sweep
-                price[e] = self._expected_prices(int(j_of[e]), evs[idx[e]:idx[e] + 1])[0]
-                price[e] /= self.asset_prices[self._quote_of[j_of[e]]]
+                price[e] = self._book_prices(int(j_of[e]), evs[idx[e]:idx[e] + 1])[0]
             price *= self.asset_prices[self._quote_of[j_of]]  # engines price in USD
             delta = (evs["side"][idx] * evs["qty"][idx] * self._lot_of[j_of]).astype(np.float64)
-            fee = max(proto.cfg.taker_fee if not self.instruments[j].is_option
-                      else self._option_fee_rate(j, price[j_of == j])
-                      for j in np.unique(j_of).tolist())
+            fee = max(self._fee_rate(j, proto, price[j_of == j]) for j in np.unique(j_of).tolist())
             ok[idx] = proto.engine.pretrade(self.protocol_inputs(proto.index), evs["owner"][idx],
                                             j_of, delta, price, fee)
             self.orders_rejected += int((~ok[idx]).sum())
@@ -525,7 +532,7 @@ class MarketModel(mesa.Model):
         ev = events if everything else events[check]
         price = self._expected_prices(j, ev)
         delta = ev["side"] * ev["qty"] * inst.lot_size
-        fee = proto.cfg.taker_fee if not inst.is_option else self._option_fee_rate(j, price)
+        fee = self._fee_rate(j, proto, price)
         if self.universal is not None:
             ok = self._pretrade_universal(j, proto, ev, delta.astype(np.float64), price, fee)
         else:
@@ -583,7 +590,7 @@ class MarketModel(mesa.Model):
                                      fee_rates(o.taker_fee, o.fee_cap, under, price),
                                      proto.treasury)
             self._chunk_names[len(self._trade_chunks)] = self.options.chain.names[
-                self._option_pos[inst.index]]
+                self.option_index[inst.index]]
         else:
             self.ledger.settle_fills(inst.index, fills["maker_owner"], fills["taker_owner"],
                                      fills["taker_side"], price, qty, proto.cfg.maker_fee,

@@ -59,8 +59,6 @@ class OptionCloseOut:
             if in_book:
                 q = self._close_in_book(proto, row, j, q, mark,
                                         float(ocfg.close_slippage) * index / per_quote)
-            if abs(q) < 0.5 * inst.lot_size and q != 0.0 and in_book:
-                q = float(m.ledger.position[row, j])
             if q == 0.0:
                 continue
             self._transfer(j, row, proto.insurance, q, max(mark, 1e-300))
