@@ -13,8 +13,16 @@ on an underlying with index price ``F``, strike ``K`` and option mark ``m``
                  IM = max(s × (max(im_rate × F − OTM, im_floor × F) + m), MM)
 
 with ``im_rate = 0.15``, ``im_floor = 0.10`` and ``mm_rate = 0.075`` by
-default. **Long** options need nothing: IM = MM = 0 (the premium is paid in
-full). Deribit writes the formulas for inverse (coin-settled) options in coin
+default. **Long** options need no margin beyond their premium, which is paid in
+full: a long option has no loan value, so the position-by-position regimes
+(cross and static) hold its whole mark value as requirement, IM = MM =
+``size × mark`` (:func:`long_option_requirement`; strategy-based margin as in
+FINRA Rule 4210 and Regulation T, where a listed option of up to nine months
+has no value for margin purposes [memory/unverified]; Deribit's standard
+margin requires the premium in available funds and leaves long options out of
+the margin balance [venue documentation; unverified here]).
+:func:`standard_option_margin` returns the short-option part only.
+Deribit writes the formulas for inverse (coin-settled) options in coin
 per contract, ``max(0.15 − OTM/F, 0.1) + mark_coin``; multiplied by ``F`` they
 are the pricing-unit formulas above (margin_methods.md §7: ``price_coin =
 price_USD / F``). With the default rates the put's lift to MM never binds
@@ -36,6 +44,7 @@ __all__ = [
     "DERIBIT_IM_RATE",
     "DERIBIT_MM_RATE",
     "check_option_rates",
+    "long_option_requirement",
     "standard_option_margin",
     "standard_option_margin_vec",
 ]
@@ -80,6 +89,27 @@ def standard_option_margin(size: float, f: float, k: float, mark: float, is_call
     if not is_call:
         im = max(im, mm)
     return im, mm
+
+
+@njit(cache=True)
+def long_option_requirement(size: float, mark: float) -> float:
+    """Requirement of a long option under position-by-position margin: its whole value.
+
+    A long option is paid in full and has no loan value (module docstring:
+    FINRA Rule 4210 / Regulation T strategy-based margin [memory/unverified];
+    Deribit standard margin [venue documentation; unverified here]), so it
+    supports no other position: its IM and MM both equal its mark value and
+    offset the value it adds to equity. Shorts and zero give 0 (their
+    requirement is :func:`standard_option_margin`).
+
+    Args:
+        size: Signed position in base units (negative = short).
+        mark: Option mark (pricing unit per unit of underlying).
+
+    Returns:
+        ``max(size, 0) × mark`` in the pricing unit.
+    """
+    return size * mark if size > 0.0 else 0.0
 
 
 @njit(cache=True)

@@ -15,9 +15,12 @@ the same account-wide netting of collateral with flat fractions):
   (long adds, short subtracts; the premium went through the quote balance,
   units in ``margin.engine``) and Deribit's standard option margin to IM and MM
   (``margin.methods.option_margin``: a short needs ``max(15 % × F − OTM, 10 %
-  × F) + mark`` per unit of underlying, MM ``7.5 % × F + mark``; longs need
-  nothing) [Deribit standard-margin formulas from the venue's documentation;
-  not in margin_methods.md, unverified here];
+  × F) + mark`` per unit of underlying, MM ``7.5 % × F + mark``) [Deribit
+  standard-margin formulas from the venue's documentation; not in
+  margin_methods.md, unverified here]; a long is paid in full and has no loan
+  value, so its IM and MM equal its value
+  (``margin.methods.option_margin.long_option_requirement``): it supports no
+  other position and cannot be bought on borrowed quote;
 * requirements are summed over positions — no offsets between instruments
   (that is the portfolio regime's job).
 
@@ -37,6 +40,7 @@ from margin.methods.option_margin import (
     DERIBIT_IM_RATE,
     DERIBIT_MM_RATE,
     check_option_rates,
+    long_option_requirement,
     standard_option_margin,
 )
 from margin.methods.tiers import TierTable, initial_margin_scalar, maintenance_margin_scalar
@@ -135,8 +139,9 @@ def cross_margin_kernel(collateral, positions, entry, asset_prices, marks, kind,
                 o_im, o_mm = standard_option_margin(size, asset_prices[underlying[j]], strike[j],
                                                     marks[j], is_call[j], opt_im_rate,
                                                     opt_im_floor, opt_mm_rate)
-                req_i += o_im
-                req_m += o_mm
+                paid = long_option_requirement(size, marks[j])
+                req_i += o_im + paid
+                req_m += o_mm + paid
                 continue
             if kind[j] != PERP:
                 continue
@@ -208,10 +213,12 @@ def cross_pretrade_kernel(collateral, positions, asset_prices, marks, kind, unde
             d_eq = (_adjusted_value(c1, qv, haircuts[u]) - _adjusted_value(c0, qv, haircuts[u])
                     + dq * cs * m)
             f = asset_prices[a]
-            im1 = standard_option_margin(q1 * cs, f, strike[j], m, is_call[j], opt_im_rate,
-                                         opt_im_floor, opt_mm_rate)[0]
-            im0 = standard_option_margin(q0 * cs, f, strike[j], m, is_call[j], opt_im_rate,
-                                         opt_im_floor, opt_mm_rate)[0]
+            im1 = (standard_option_margin(q1 * cs, f, strike[j], m, is_call[j], opt_im_rate,
+                                          opt_im_floor, opt_mm_rate)[0]
+                   + long_option_requirement(q1 * cs, m))
+            im0 = (standard_option_margin(q0 * cs, f, strike[j], m, is_call[j], opt_im_rate,
+                                          opt_im_floor, opt_mm_rate)[0]
+                   + long_option_requirement(q0 * cs, m))
             n0 = -c0 * qv if c0 < 0.0 else 0.0
             n1 = -c1 * qv if c1 < 0.0 else 0.0
             d_im = (im1 - im0 + packed_requirement(n1, u, start, count, floors, imr, im_cum, True)
@@ -286,7 +293,8 @@ class CrossMarginEngine(MarginEngine):
     with the sum of per-position bracket requirements ``MM = notional × MMR −
     cum``. A flat single-tier table gives dYdX v4's fixed fractions (IMF 5 %,
     MMF 3 % for large caps). Options count at their mark value and need
-    Deribit's standard option margin (module docstring; [Deribit
+    Deribit's standard option margin, a long its whole value (no loan value;
+    module docstring; [Deribit
     standard-margin formulas from the venue's documentation; not in
     margin_methods.md, unverified here]).
 

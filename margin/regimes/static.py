@@ -27,7 +27,9 @@ risk limits"; Binance USDⓈ-M isolated mode and Hyperliquid isolated margin):
 * each **option** position is an isolated position too. Its requirements are
   Deribit's standard option margin (``margin.methods.option_margin``: a short
   of ``s`` base units needs ``IM = s × (max(15 % × F − OTM, 10 % × F) + m)``,
-  ``MM = s × (7.5 % × F + m)``, a long nothing) [Deribit standard-margin
+  ``MM = s × (7.5 % × F + m)``, a long its whole value: it is paid in full
+  and has no loan value, ``margin.methods.option_margin.long_option_requirement``)
+  [Deribit standard-margin
   formulas from the venue's documentation; not in margin_methods.md,
   unverified here]. A short's equity is ``WB × P_quote + q × cs × (mark −
   entry)``: posted margin plus the premium received (``|q| × cs × entry``
@@ -35,7 +37,8 @@ risk limits"; Binance USDⓈ-M isolated mode and Hyperliquid isolated margin):
   collateral) minus the option's value owed. A long's premium was paid in full
   out of the quote balance and is its margin, so its equity is ``WB × P_quote
   + q × cs × mark`` (the same formula with the premium ``q × cs × entry``
-  counted as posted): it never falls below its MM of 0. Option prices are in
+  counted as posted), equal to its IM and MM, so it is never liquidatable and
+  frees nothing. Option prices are in
   the pricing unit and ``WB`` in the quote asset (worth ``P_quote =
   asset_prices[quote]``; units in ``margin.engine``). No liquidation price is
   computed for options (NaN).
@@ -104,6 +107,7 @@ from margin.methods.option_margin import (
     DERIBIT_IM_RATE,
     DERIBIT_MM_RATE,
     check_option_rates,
+    long_option_requirement,
     standard_option_margin,
 )
 from margin.methods.tiers import (
@@ -238,6 +242,9 @@ def static_margin_kernel(positions, entry, marks, kind, underlying, contract_siz
                 im[i, j], mm[i, j] = standard_option_margin(
                     size, asset_prices[underlying[j]], strike[j], marks[j], is_call[j],
                     opt_im_rate, opt_im_floor, opt_mm_rate)
+                paid = long_option_requirement(size, marks[j])
+                im[i, j] += paid
+                mm[i, j] += paid
                 liq[i, j] = equity[i, j] < mm[i, j]
                 continue
             if kind[j] != PERP:

@@ -92,6 +92,15 @@ def _summary_table(result) -> str:
                          f"{liq['insolvency']:,.0f}, bad debt {liq['bad_debt_total']:,.0f} "
                          f"(at mark {liq['bad_debt_total_at_mark']:,.0f}), deepest cascade "
                          f"{liq['max_depth']:.0f} rounds")
+            paths = liq.get("paths")
+            if paths:
+                lines.append(f"{name}: liquidated notional traded in the book "
+                             f"{paths['traded']['notional']:,.0f}, backstopped "
+                             f"{paths['backstopped']['notional']:,.0f}, ADL'd "
+                             f"{paths['adl']['notional']:,.0f} (loss "
+                             f"{paths['adl']['amount']:,.0f}), socialised "
+                             f"{paths['socialised']['amount']:,.0f}, bad debt "
+                             f"{paths['bad_debt']['amount']:,.0f}")
     cons = s.get("conservation")
     if cons:
         worst = max((e["worst_ratio"] or 0.0 for g in ("assets", "perps")

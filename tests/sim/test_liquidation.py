@@ -429,6 +429,67 @@ def test_backstop_only_below_two_thirds_of_mm_without_liquidators(price, backsto
         assert engine.step_stats[0]["backstops"] == 1 and engine.step_stats[0]["liquidations"] == 1
 
 
+# ------------------------------------------------------ the venue's book close-out
+def test_venue_closes_in_the_book_first_and_reports_the_path():
+    model, engine = world(LiquidationConfig(close_in_book=True),
+                          liquidators=LiquidatorConfig(n=2))
+    a, _ = leveraged_long(model)
+    shock(model, 58_500.0)  # E 2,500 < MM 2,925: half the position is offered
+    ins = model.protocols[0].insurance
+    ins0 = float(model.ledger.collateral[ins, 0])
+    events = _rounds(engine, 1)
+    check(model, engine)
+    # the venue sold 0.5 BTC into the best bid (58,495, 0.5 BTC) itself: no liquidator
+    assert [e["kind"] for e in events] == ["book_close"]
+    ev = events[0]
+    assert ev["size"] == pytest.approx(0.5) and ev["price"] == 58_500.0 and ev["taker"] == -1
+    assert model.ledger.position[a, BTC] == pytest.approx(0.5)
+    assert model.last_price[BTC] == pytest.approx(58_495.0)
+    fee = 0.01 * 0.5 * 58_500.0  # the liquidation fee on the notional at the mark
+    assert ev["fee"] == pytest.approx(fee)
+    assert model.ledger.collateral[ins, 0] == pytest.approx(ins0 + fee)
+    stats = engine.step_stats[0]
+    assert stats["book_notional"] == pytest.approx(0.5 * 58_500.0) == stats["notional"]
+    paths = engine.summary()[model.protocols[0].name]["paths"]
+    assert paths["traded"]["notional"] == pytest.approx(0.5 * 58_500.0)
+    assert paths["traded"]["share"] == 1.0 and paths["backstopped"]["notional"] == 0.0
+
+
+@pytest.mark.parametrize("price, kinds", [
+    (58_500.0, []),                        # nothing within the slippage; E above 2/3 MM
+    (57_000.0, ["backstop", "backstop"]),  # below 2/3 MM: the fund takes what did not trade
+])
+def test_book_close_is_limited_by_its_slippage(price, kinds):
+    # the best bid is 5 USD under the mark; a 1e-5 slippage limit (0.57-0.59 USD) cannot reach it
+    model, engine = world(LiquidationConfig(close_in_book=True, book_slippage=1e-5))
+    leveraged_long(model)
+    shock(model, price)
+    events = _rounds(engine, 1)
+    check(model, engine)
+    assert [e["kind"] for e in events] == kinds
+    paths = engine.summary()[model.protocols[0].name]["paths"]
+    assert paths["traded"]["notional"] == 0.0
+    if kinds:
+        assert paths["backstopped"]["notional"] == pytest.approx(price)
+        assert paths["backstopped"]["share"] == 1.0
+    else:
+        assert paths["backstopped"]["share"] is None
+
+
+def test_book_close_that_fills_part_leaves_the_rest_to_liquidators():
+    # full mode offers the whole 1 BTC; with a 0.00015 slippage the limit (58,491.2) reaches
+    # only the first bid level (58,495, 0.5 BTC): the venue trades 0.5, a liquidator takes 0.5
+    model, engine = world(LiquidationConfig(close_in_book=True, book_slippage=1.5e-4,
+                                            mode="full"), liquidators=LiquidatorConfig(n=1))
+    a, _ = leveraged_long(model)
+    shock(model, 58_500.0)
+    events = _rounds(engine, 1)
+    check(model, engine)
+    assert [e["kind"] for e in events] == ["book_close", "liquidator"]
+    assert [e["size"] for e in events] == pytest.approx([0.5, 0.5])
+    assert model.ledger.position[a, BTC] == 0.0
+
+
 def test_backstop_does_not_act_when_a_liquidator_does():
     model, engine = world(liquidators=LiquidatorConfig(n=1))
     leveraged_long(model)
@@ -612,7 +673,7 @@ def test_close_fraction_rules():
     ("max_rounds", 0), ("mode", "half"), ("close_factor", 0.0), ("close_factor", 1.5),
     ("target_margin_ratio", 0.9), ("liquidation_fee", -0.01), ("liquidator_share", 2.0),
     ("backstop", "vault"), ("backstop_threshold", 1.5), ("bad_debt", "haircut"),
-    ("enabled", "yes"),
+    ("enabled", "yes"), ("close_in_book", 1), ("book_slippage", 0.0), ("book_slippage", 0.6),
 ])
 def test_config_validation_names_the_field(field, bad):
     with pytest.raises(ValueError, match=rf"liquidation\.{field} = ") as err:

@@ -9,7 +9,14 @@ reached:
    maintenance requirement and which holds a perpetual position of that
    protocol or a negative balance (a borrow). Accounts are visited in a random
    order drawn from ``model.rng``.
-2. **Liquidators (fixed spread).** Each position of a candidate is offered, as
+2. **The venue's own close-out** (``close_in_book``, off by default). The
+   offered quantity of each position (the size rule below) first goes to the
+   book as one reduce-only IOC order limited at ``book_slippage`` from the
+   mark (Binance's liquidation engine and Hyperliquid's liquidator send
+   liquidations to the book, margin_methods.md §3.3); the fill pays the
+   liquidation fee on its notional at the mark to the insurance fund (event
+   ``book_close``). Only the rest is offered to liquidators.
+   **Liquidators (fixed spread).** Each position of a candidate is offered, as
    a :class:`Candidate`, to the liquidator agents in a random order; the first
    to accept takes (part of) the position over at the mark price with
    :meth:`~sim.ledger.Ledger.transfer_position` (first come, first served).

@@ -16,7 +16,7 @@ from typing import Any
 from sim.config.checks import invalid as _bad
 
 __all__ = ["BACKSTOPS", "BAD_DEBT_OWNER", "BAD_DEBT_RULES", "EVENT_COLUMNS", "KINDS", "MODES",
-           "QUOTE", "STAT_KEYS", "LiquidationConfig", "close_fraction", "offer_qty",
+           "PATHS", "QUOTE", "STAT_KEYS", "LiquidationConfig", "close_fraction", "offer_qty",
            "validate_liquidation_config"]
 
 
@@ -33,9 +33,25 @@ BAD_DEBT_OWNER = -1
 """Owner id of the per-protocol bad-debt rows (no agent owns them)."""
 
 
-KINDS = ("option_close", "option_takeover", "liquidator", "backstop", "universal_cover",
-         "insurance", "adl", "socialised", "bad_debt")
+KINDS = ("option_close", "option_takeover", "book_close", "liquidator", "backstop",
+         "universal_cover", "insurance", "adl", "socialised", "bad_debt")
 """Event kinds, in waterfall order."""
+
+PATHS = {
+    "traded": ("book_close", "option_close", "liquidator"),
+    "backstopped": ("backstop", "option_takeover", "insurance", "universal_cover"),
+    "adl": ("adl",),
+    "socialised": ("socialised",),
+    "bad_debt": ("bad_debt",),
+}
+"""Where liquidated positions and deficits went, by event kind (``summary()["paths"]``).
+
+``traded``: closed in the book, by the venue's own reduce-only IOC orders or
+by liquidators who take the position at the mark and unwind it there;
+``backstopped``: taken over by the insurance fund (backstop, option takeover,
+insurance cover of a bankrupt account) or a universal backstop; ``adl``:
+closed against profitable opposite positions; ``socialised`` and
+``bad_debt``: deficits charged to other accounts or written off."""
 
 
 EVENT_COLUMNS = ("step", "round", "protocol", "account", "instrument", "asset", "kind", "size",
@@ -44,7 +60,7 @@ EVENT_COLUMNS = ("step", "round", "protocol", "account", "instrument", "asset", 
 
 
 STAT_KEYS = ("liquidations", "backstops", "notional", "rounds", "insolvency", "insurance_paid",
-             "adl_loss", "socialised", "bad_debt", "fees", "bonuses")
+             "adl_loss", "socialised", "bad_debt", "fees", "bonuses", "book_notional")
 """Per-step (and cumulative) counters per protocol.
 
 ``liquidations``: perp positions taken by liquidators or the backstop;
@@ -55,7 +71,9 @@ the mark (Gauntlet's liquidation volume, the basis of "liquidations at risk");
 insolvent amount, the basis of its VaR); ``insurance_paid``, ``adl_loss``,
 ``socialised``, ``bad_debt``: how those deficits were absorbed (they sum to
 ``insolvency`` up to round-off); ``fees``: fees and seized margin paid to the
-fund; ``bonuses``: liquidator bonuses.
+fund; ``bonuses``: liquidator bonuses; ``book_notional``: the part of
+``notional`` the venue closed itself with IOC orders in the book
+(``close_in_book``).
 """
 
 
@@ -94,6 +112,13 @@ class LiquidationConfig:
         bad_debt: Rule for a deficit the insurance fund cannot cover:
             ``"socialise"``, ``"adl_queue"``, ``"adl_prorata"`` or
             ``"write_off"`` (straight to recorded bad debt).
+        close_in_book: The venue first closes the offered quantity itself with
+            a reduce-only IOC order in the position's book, as Binance's
+            liquidation engine and Hyperliquid's liquidator do (orders to the
+            book; margin_methods.md §3.3); only what the book cannot take
+            within ``book_slippage`` goes to liquidators, then the backstop.
+        book_slippage: Worst fill of that order as a fraction of the mark
+            (the IOC's limit is ``mark × (1 ∓ book_slippage)``).
     """
 
     enabled: bool = True
@@ -106,6 +131,8 @@ class LiquidationConfig:
     backstop: str = "insurance"
     backstop_threshold: float = 2.0 / 3.0
     bad_debt: str = "adl_queue"
+    close_in_book: bool = False
+    book_slippage: float = 0.01
 
     def __post_init__(self) -> None:
         validate_liquidation_config(self)
@@ -142,6 +169,11 @@ def validate_liquidation_config(cfg: Any, prefix: str = "liquidation") -> Any:
     _number(f"{prefix}.backstop_threshold", cfg.backstop_threshold, 0.0, 1.0)
     if cfg.bad_debt not in BAD_DEBT_RULES:
         _bad(f"{prefix}.bad_debt", cfg.bad_debt, f"must be one of {', '.join(BAD_DEBT_RULES)}")
+    close_in_book = getattr(cfg, "close_in_book", False)
+    if not isinstance(close_in_book, bool):
+        _bad(f"{prefix}.close_in_book", close_in_book, "must be true or false")
+    _number(f"{prefix}.book_slippage", getattr(cfg, "book_slippage", 0.01), 0.0, 0.5,
+            lo_open=True)
     return cfg
 
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.market.book import IOC, LIMIT, REDUCE_ONLY
 
 __all__ = ["OptionCloseOut"]
 
@@ -82,20 +81,8 @@ class OptionCloseOut:
         best = book.best_bid() if side < 0 else book.best_ask()
         if best is None or abs(best * inst.tick_size - mark) > tol:
             return q
-        limit = mark - tol if side < 0 else mark + tol
-        if limit < inst.tick_size:
-            limit = inst.tick_size
-        book.set_position(int(row), int(round(q / inst.lot_size)))  # noqa: RUF046 - numpy floats
-        ev = m.view.new_events(1)
-        ev["kind"] = LIMIT
-        ev["owner"] = row
-        ev["side"] = side
-        ev["qty"] = int(round(abs(q) / inst.lot_size))  # noqa: RUF046 - numpy floats
-        ev["price"] = inst.ticks(limit, side=side)
-        ev["flags"] = IOC | REDUCE_ONLY
-        m.submit(j, ev)
+        traded = self._ioc_close(row, j, q, mark - tol if side < 0 else mark + tol)
         left = float(m.ledger.position[row, j])
-        traded = q - left
         if traded != 0.0:
             self._event(proto, row, "option_close", j, traded, mark, taker=-1)
             stats = self.step_stats[proto.index]

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.ledger import HolderKind
-from sim.market.book import CANCEL
+from sim.market.book import CANCEL, IOC, LIMIT, REDUCE_ONLY
 from sim.market.offer import Candidate
 from sim.venue.liquidation.config import (
     _REL_TOL,
     BAD_DEBT_OWNER,
     EVENT_COLUMNS,
+    PATHS,
     QUOTE,
     STAT_KEYS,
     close_fraction,
@@ -129,6 +130,9 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self.step_stats = {p.index: dict.fromkeys(STAT_KEYS, 0.0) for p in model.protocols}
         self.totals = {p.index: dict.fromkeys(STAT_KEYS, 0.0) for p in model.protocols}
         self.max_depth = {p.index: 0 for p in model.protocols}
+        self._path_of = {k: name for name, kinds in PATHS.items() for k in kinds}
+        self._path_totals = {p.index: {name: [0.0, 0.0] for name in PATHS}
+                             for p in model.protocols}
         self._first_seen: dict[int, int] = {}
         self._cancelled: set[int] = set()
         self._step = 0
@@ -282,6 +286,13 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
             "price": float(price),
             "notional": abs(float(size)) * float(price), "bonus": float(bonus), "fee": float(fee),
             "amount": float(amount), "shortfall": float(shortfall), "taker": int(taker)})
+        acc = self._path_totals[proto.index][self._path_of[kind]]
+        acc[0] += 1.0
+        if instrument >= 0:
+            inst = self.model.instruments[instrument]
+            per_unit = (float(self.model.asset_prices[inst.base]) if kind.startswith("option_")
+                        else float(price))
+            acc[1] += abs(float(size)) * per_unit
 
     def _positions(self, proto: Any, row: int) -> list[tuple[int, float]]:
         pos = self.model.ledger.position
@@ -306,11 +317,21 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         acted = False
         for j, q in positions:
             inst = m.instruments[j]
-            cand = Candidate(self._step, self._round, proto.index, row, j, q,
-                             offer_qty(q, phi, inst.lot_size), float(m.marks[j]),
-                             self._first_seen.get(row, self._step), equity, initial, maintenance,
-                             notional, margin_left, float(cfg.liquidation_fee),
-                             float(cfg.liquidator_share), inst.lot_size)
+            qty = offer_qty(q, phi, inst.lot_size)
+            if cfg.close_in_book:
+                traded, fee = self._close_perp_in_book(proto, row, j, qty, margin_left)
+                if traded != 0.0:
+                    acted = True
+                    margin_left -= fee
+                    q = float(m.ledger.position[row, j])
+                    qty = qty - traded
+                    if q == 0.0 or abs(qty) < inst.lot_size or qty * q <= 0.0:
+                        continue
+            cand = Candidate(self._step, self._round, proto.index, row, j, q, qty,
+                             float(m.marks[j]), self._first_seen.get(row, self._step), equity,
+                             initial, maintenance, notional, margin_left,
+                             float(cfg.liquidation_fee), float(cfg.liquidator_share),
+                             inst.lot_size)
             taken = self._offer(proto, cand)
             if taken is not None:
                 acted = True
@@ -318,6 +339,67 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         below_backstop = equity < cfg.backstop_threshold * maintenance
         if not acted and cfg.backstop == "insurance" and below_backstop:
             self._backstop(proto, row)
+
+    def _close_perp_in_book(self, proto: Any, row: int, j: int, qty: float,
+                            margin_left: float) -> tuple[float, float]:
+        """The venue's own close-out: a reduce-only IOC order for ``qty`` in the book.
+
+        Limited at ``mark × (1 ∓ book_slippage)`` (Binance's liquidation
+        engine and Hyperliquid's liquidator send the position to the book;
+        ``LiquidationConfig.close_in_book``). What fills trades like any fill
+        (taker fee to the treasury) and pays the liquidation fee on its
+        notional at the mark to the insurance fund, capped by the margin left
+        (:meth:`sim.market.offer.Candidate.fee`). Returns the signed quantity
+        traded and that fee.
+        """
+        m = self.model
+        cfg = self.cfgs[proto.index]
+        mark = float(m.marks[j])
+        side = -1 if qty > 0 else 1
+        limit = mark * (1.0 + side * float(cfg.book_slippage))
+        traded = self._ioc_close(row, j, qty, limit)
+        if traded == 0.0:
+            return 0.0, 0.0
+        fee = min(float(cfg.liquidation_fee) * abs(traded) * mark, max(margin_left, 0.0))
+        quote = m.instruments[j].quote
+        if fee > 0.0:
+            m.ledger.transfer(row, proto.insurance, quote, fee, allow_negative=True)
+        self._event(proto, row, "book_close", j, traded, mark, fee=fee, taker=-1)
+        stats = self.step_stats[proto.index]
+        stats["liquidations"] += 1
+        stats["notional"] += abs(traded) * mark
+        stats["book_notional"] += abs(traded) * mark
+        stats["fees"] += fee
+        return traded, fee
+
+    def _ioc_close(self, row: int, j: int, qty: float, limit: float) -> float:
+        """Send a reduce-only IOC order closing ``qty`` of ``row``'s position in book ``j``.
+
+        The order is limited at ``limit`` (pricing unit, rounded to a tick on
+        the safe side and at least one tick) and goes through
+        :meth:`sim.model.MarketModel.submit` like any order, so its fills move
+        the book, the ledger and the marks' inputs. Returns the signed
+        quantity traded (the position's change, same sign as ``qty``).
+        """
+        m = self.model
+        inst = m.instruments[j]
+        book = m.books[j]
+        side = -1 if qty > 0 else 1
+        before = float(m.ledger.position[row, j])
+        lots = int(round(abs(qty) / inst.lot_size))  # noqa: RUF046 - numpy floats
+        if lots == 0:
+            return 0.0
+        limit = max(limit, inst.tick_size)
+        book.set_position(int(row), int(round(before / inst.lot_size)))  # noqa: RUF046 - numpy floats
+        ev = m.view.new_events(1)
+        ev["kind"] = LIMIT
+        ev["owner"] = row
+        ev["side"] = side
+        ev["qty"] = lots
+        ev["price"] = inst.ticks(limit, side=side)
+        ev["flags"] = IOC | REDUCE_ONLY
+        m.submit(j, ev)
+        return before - float(m.ledger.position[row, j])
 
     def _offer(self, proto: Any, cand: Candidate) -> float | None:
         """Offer to liquidators in a random order; first taker wins. Returns the fee charged."""
@@ -431,14 +513,15 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
                 out[col] = np.array(vals, dtype=np.float64)
         return out
 
-    def summary(self) -> dict[str, dict[str, float]]:
+    def summary(self) -> dict[str, dict[str, Any]]:
         """Run totals per protocol name, for ``summary.json``.
 
         Keys: the :data:`STAT_KEYS` totals (``rounds`` summed over steps),
         ``max_depth``, ``bad_debt_total`` (recorded write-offs), ``events``,
         and bad debt at mark (:mod:`sim.venue.insurance`): ``bad_debt_uncovered_at_mark``
         (the insurance fund's negative marked equity, 0 when it is solvent) and
-        ``bad_debt_total_at_mark`` (the sum of both).
+        ``bad_debt_total_at_mark`` (the sum of both); ``paths``: where the
+        liquidated notional and the deficits went (:meth:`_paths`).
         """
         out = {}
         value = getattr(self.model, "insurance_state", None)
@@ -450,8 +533,32 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
             entry["bad_debt_uncovered_at_mark"] = uncovered
             entry["bad_debt_total_at_mark"] = entry["bad_debt_total"] + uncovered
             entry["events"] = float(sum(e["protocol"] == p.index for e in self.events))
+            entry["paths"] = self._paths(p.index)
             out[p.name] = entry
         return out
+
+    def _paths(self, protocol: int) -> dict[str, dict[str, float | None]]:
+        """Where the protocol's liquidated positions and deficits went (:data:`PATHS`).
+
+        Per path: ``events``; ``notional`` of the positions it moved
+        (perpetuals at the event's price, options at the underlying index at
+        the time, as the ``notional`` counter counts them); ``share``: the
+        path's fraction of all position notional moved (traded + backstopped
+        + ADL'd), None when none was (JSON null); and the quote amount absorbed
+        (``amount``): the insurance fund's payments for ``backstopped``, the
+        ADL counterparties' loss against the mark, the socialised charges and
+        the bad debt written off (the ``insurance_paid``, ``adl_loss``,
+        ``socialised`` and ``bad_debt`` counters); 0 for ``traded``.
+        """
+        acc = self._path_totals[protocol]
+        totals = self.totals[protocol]
+        amounts = {"traded": 0.0, "backstopped": totals["insurance_paid"],
+                   "adl": totals["adl_loss"], "socialised": totals["socialised"],
+                   "bad_debt": totals["bad_debt"]}
+        moved = sum(acc[k][1] for k in ("traded", "backstopped", "adl"))
+        return {name: {"events": acc[name][0], "notional": acc[name][1],
+                       "share": acc[name][1] / moved if moved > 0.0 else None,
+                       "amount": float(amounts[name])} for name in PATHS}
 
     def metric_names(self) -> list[str]:
         """Time-series metric names, ``<protocol>.liq_<counter>`` plus cumulative bad debt."""

@@ -154,11 +154,17 @@ def test_short_call_equity_and_requirements_by_hand():
         opt_inputs([[20_000.0, 0.0]], [[0, -2.0, 0]], [[0, 400.0, 0]]))
     assert res.equity[0] == 19_000.0
     assert res.initial[0] == 13_000.0 and res.maintenance[0] == 10_000.0
-    # a long call adds its value and needs nothing; the perp is margined as before
+    # a long call adds its value to equity and, paid in full with no loan value, the same
+    # value to IM and MM (it supports nothing); the perp is margined as before
     res = engine(flat_table(0.1, 0.05)).evaluate(
         opt_inputs([[20_000.0, 0.0]], [[1.0, 3.0, 0]], [[60_000.0, 700.0, 0]]))
     assert res.equity[0] == 20_000.0 + 3 * 500.0
-    assert res.initial[0] == 6_000.0 and res.maintenance[0] == 3_000.0
+    assert res.initial[0] == 6_000.0 + 1_500.0 and res.maintenance[0] == 3_000.0 + 1_500.0
+    # so the perp's margin call comes as if the call were not there: with 4,000 USD the
+    # account is 1,000 above MM; the call's 1,500 does not lift it
+    res = engine(flat_table(0.1, 0.05)).evaluate(
+        opt_inputs([[2_999.0, 0.0]], [[1.0, 3.0, 0]], [[60_000.0, 700.0, 0]]))
+    assert res.equity[0] - res.maintenance[0] == pytest.approx(-1.0)
 
 
 def test_option_rates_are_parameters():
@@ -187,12 +193,15 @@ def test_pretrade_short_call_around_the_im_boundary(fused, monkeypatch):
     # selling below the mark costs the difference: 2 calls at 499 lose 2 of equity
     assert e.pretrade(state, np.array([0]), np.array([1]), np.array([-2.0]),
                       np.array([499.0]), 0.0).tolist() == [False]
-    # a long needs no IM (premium paid) and counts at its mark, so a buy at the mark leaves
-    # equity unchanged; 100 above the mark loses 100 a call: 130 calls fit, 130.01 do not
-    # (the USD balance goes negative: cross lends the quote asset and margins no USD borrow)
-    for n, want in ((130.0, True), (130.01, False)):
+    # a long is paid in full: it counts at its mark in equity and its mark in IM, so n calls
+    # bought 100 above the mark need 13,000 − 100 n ≥ 500 n: 21.66 fit, 21.67 do not
+    for n, want in ((21.66, True), (21.67, False)):
         assert e.pretrade(state, np.array([0]), np.array([1]), np.array([n]),
                           np.array([600.0]), 0.0).tolist() == [want]
+    # with no USD the premium cannot be borrowed: one call at the mark is refused
+    broke = opt_inputs([[0.0, 0.0]], [[0, 0, 0]])
+    assert e.pretrade(broke, np.array([0]), np.array([1]), np.array([1.0]),
+                      np.array([500.0]), 0.0).tolist() == [False]
 
 
 @pytest.mark.parametrize("fused", [True, False])

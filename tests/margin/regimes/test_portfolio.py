@@ -465,23 +465,27 @@ def test_perp_plus_put_portfolio_and_static_requirements_by_hand():
     assert pm.initial[0] == pytest.approx(want_pm, rel=1e-9)
     assert pm.maintenance[0] == pytest.approx(0.8 * want_pm, rel=1e-9)
     assert pm.extra["delta_shock"][0] == 0.0 and pm.extra["roll_shock"][0] == 600.0
-    # static at 20x: the perp needs notional / 20 = 3,000, the long put nothing
-    want_static = 60_000.0 / 20.0
+    # static at 20x: the perp needs notional / 20 = 3,000; the long put is paid in full and
+    # has no loan value, so it adds its whole value (FINRA 4210 / Reg T strategy-based margin)
+    put = black76_price(60_000.0, 60_000.0, 30.0 / 365.0, 0.0, 0.6, False)
+    assert put == pytest.approx(4_112.36, abs=0.01)
+    want_static = 60_000.0 / 20.0 + put
     static = StaticIsolatedEngine(max_leverage=20.0).evaluate(book)
-    assert static.initial[0] == want_static
-    assert static.initial[0] - pm.initial[0] == pytest.approx(want_static - want_pm, rel=1e-9)
-    # Not cheaper under portfolio margin: long perp + long ATM put is a synthetic long call,
-    # whose value (about the put's 4,112) is mostly lost within the ±16 % grid (worst cell
-    # −16 % at vol down: 3,823.56), plus the 600 roll shock: 4,423.56 against static's 3,000.
+    assert static.initial[0] == pytest.approx(want_static, rel=1e-12)
+    # Cheaper under portfolio margin: long perp + long ATM put is a synthetic long call,
+    # whose value is mostly lost within the ±16 % grid (worst cell −16 % at vol down:
+    # 3,823.56), plus the 600 roll shock: 4,423.56 against static's 3,000 + 4,112.36
     assert want_pm == pytest.approx(4_423.557, abs=1e-3)
-    assert pm.initial[0] - static.initial[0] == pytest.approx(1_423.557, abs=1e-3)
-    # the portfolio regime does see the hedge: the perp alone needs 16 % + 1 % of notional
+    assert static.initial[0] - pm.initial[0] == pytest.approx(want_static - want_pm, rel=1e-9)
+    assert static.initial[0] - pm.initial[0] == pytest.approx(2_688.81, abs=0.01)
+    # the portfolio regime sees the hedge: the perp alone needs 16 % + 1 % of notional
     alone = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(_perp_and_put([[1.0, 0.0]]))
     assert alone.initial[0] == pytest.approx(_deribit_btc_by_hand(1.0, 0.0), rel=1e-9)
     assert alone.initial[0] == pytest.approx(0.17 * 60_000.0, rel=1e-12)
     assert pm.initial[0] < 0.5 * alone.initial[0]
+    # while the unhedged perp is dearer under portfolio margin (17 % against 5 %)
     assert StaticIsolatedEngine(max_leverage=20.0).evaluate(
-        _perp_and_put([[1.0, 0.0]])).initial[0] == static.initial[0]
+        _perp_and_put([[1.0, 0.0]])).initial[0] == 3_000.0
 
 
 def test_perp_plus_short_dated_put_is_cheaper_under_portfolio_by_hand():
@@ -494,8 +498,9 @@ def test_perp_plus_short_dated_put_is_cheaper_under_portfolio_by_hand():
     want_pm = _deribit_btc_by_hand(1.0, 1.0, days=1.0)
     assert pm == pytest.approx(want_pm, rel=1e-9)
     static = StaticIsolatedEngine(max_leverage=20.0).evaluate(book).initial[0]
-    assert static == 3_000.0
-    assert static - pm == pytest.approx(3_000.0 - want_pm, rel=1e-9)
+    put = black76_price(60_000.0, 60_000.0, 1.0 / 365.0, 0.0, 0.6, False)
+    assert static == pytest.approx(3_000.0 + put, rel=1e-12)
+    assert static - pm == pytest.approx(3_000.0 + put - want_pm, rel=1e-9)
     assert 0.0 < want_pm < 0.5 * static
     # the unhedged perp is not cheaper under portfolio margin (17 % against 5 %)
     alone = PortfolioMarginEngine([None, DERIBIT_BTC]).evaluate(

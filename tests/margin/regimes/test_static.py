@@ -364,7 +364,8 @@ def test_long_option_is_its_premium_and_never_liquidatable():
     e = StaticIsolatedEngine(max_leverage=20)
     res = e.evaluate(opt_inputs([[0.0, 0, 0]], [[0, 3.0, 0]], [[0, 700.0, 0]], call_mark=20.0))
     assert res.extra["position_equity"][0, 1] == 60.0  # 3 × mark: the premium paid, marked
-    assert (res.initial[0], res.extra["maintenance_sum"][0]) == (0.0, 0.0)
+    # paid in full, no loan value: IM and MM are its value, so it frees nothing
+    assert (res.initial[0], res.extra["maintenance_sum"][0]) == (60.0, 60.0)
     assert not res.below_maintenance[0]
     assert res.extra["posted_margin"][0, 1] == 0.0
 
