@@ -44,6 +44,8 @@ from margin.methods.tiers import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
     DYDX_LARGE_CAP,
+    HYPERLIQUID_BTC,
+    HYPERLIQUID_ETH,
     TierTable,
     flat_table,
 )
@@ -57,6 +59,8 @@ __all__ = [
     "BINANCE_BTCUSDT",
     "BINANCE_ETHUSDT",
     "DYDX_LARGE_CAP",
+    "HYPERLIQUID_BTC",
+    "HYPERLIQUID_ETH",
     "OPTION",
     "PERP",
     "SPOT",

@@ -38,6 +38,8 @@ __all__ = [
     "BINANCE_BTCUSDT",
     "BINANCE_ETHUSDT",
     "DYDX_LARGE_CAP",
+    "HYPERLIQUID_BTC",
+    "HYPERLIQUID_ETH",
     "TierTable",
     "flat_table",
     "initial_margin",
@@ -260,6 +262,27 @@ BINANCE_ETHUSDT = TierTable(
 
 #: dYdX v4 Large-Cap liquidity tier: IMF 5%, MMF 3% (20x), §3.3.
 DYDX_LARGE_CAP = flat_table(0.05, 0.03, name="dYdX v4 Large-Cap")
+
+#: Hyperliquid BTC margin tiers (mainnet example in ``margin_methods.md`` §3.3,
+#: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers): 40x up to
+#: 150M USD of notional, 20x above; maintenance is half the initial margin at the
+#: maximum leverage, ``MMR = 1 / (2 × max leverage)``, so 1.25 % and 2.5 %, and the
+#: deduction above 150M is ``150M × (2.5 % − 1.25 %) = 1,875,000`` (the reference's value).
+HYPERLIQUID_BTC = TierTable(
+    floors=[0.0, 150e6],
+    max_leverage=[40.0, 20.0],
+    mmr=[1.0 / 80.0, 1.0 / 40.0],
+    name="Hyperliquid BTC (margin_methods.md §3.3)",
+)
+
+#: Hyperliquid ETH margin tiers (same source): 25x up to 100M USD, 15x above;
+#: ``MMR = 1 / (2 × max leverage)`` = 2 % and 3.33 %.
+HYPERLIQUID_ETH = TierTable(
+    floors=[0.0, 100e6],
+    max_leverage=[25.0, 15.0],
+    mmr=[1.0 / 50.0, 1.0 / 30.0],
+    name="Hyperliquid ETH (margin_methods.md §3.3)",
+)
 
 
 # --------------------------------------------------------------------------- kernels

@@ -18,22 +18,49 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from margin.engine import MarginEngine, make_engine
-from margin.methods.tiers import BINANCE_BTCUSDT, BINANCE_ETHUSDT, TierTable, flat_table
+from margin.methods.tiers import (
+    BINANCE_BTCUSDT,
+    BINANCE_ETHUSDT,
+    HYPERLIQUID_BTC,
+    HYPERLIQUID_ETH,
+    TierTable,
+    flat_table,
+)
 
-__all__ = ["BINANCE_TABLES", "build_engine", "tier_tables"]
+__all__ = ["BINANCE_TABLES", "HYPERLIQUID_TABLES", "TIERS", "build_engine", "tier_tables"]
 
 BINANCE_TABLES: dict[str, TierTable] = {"BTC": BINANCE_BTCUSDT, "ETH": BINANCE_ETHUSDT}
 """Published bracket tables by asset; other assets fall back to BTC's (ASSUMPTIONS.md)."""
 
+HYPERLIQUID_TABLES: dict[str, TierTable] = {"BTC": HYPERLIQUID_BTC, "ETH": HYPERLIQUID_ETH}
+"""Hyperliquid's margin tiers by asset (``margin_methods.md`` §3.3); others fall back to BTC's."""
+
+TIERS = ("binance", "hyperliquid", "flat")
+"""Values of ``margin.params.tiers`` for the cross and static regimes."""
+
 
 def tier_tables(asset_names: list[str], tiers: str = "binance", imr: float = 0.05,
                 mmr: float = 0.03) -> list[TierTable | None]:
-    """One bracket table per asset (``None`` for the quote asset, listed first)."""
+    """One bracket table per asset (``None`` for the quote asset, listed first).
+
+    Args:
+        asset_names: World assets, quote asset first.
+        tiers: ``binance`` (:data:`BINANCE_TABLES`), ``hyperliquid``
+            (:data:`HYPERLIQUID_TABLES`, ``MMR = 1 / (2 × max leverage)``,
+            ``margin_methods.md`` §3.3) or ``flat`` (``imr`` / ``mmr`` for every asset).
+        imr: Initial-margin rate of ``flat``.
+        mmr: Maintenance-margin rate of ``flat``.
+
+    Raises:
+        ValueError: An unknown ``tiers`` (one line).
+    """
     if tiers == "flat":
         return [None] + [flat_table(imr, mmr) for _ in asset_names[1:]]
     if tiers == "binance":
         return [None] + [BINANCE_TABLES.get(a, BINANCE_BTCUSDT) for a in asset_names[1:]]
-    raise ValueError(f"tiers must be 'binance' or 'flat', got {tiers!r}")
+    if tiers == "hyperliquid":
+        return [None] + [HYPERLIQUID_TABLES.get(a, HYPERLIQUID_BTC) for a in asset_names[1:]]
+    raise ValueError(f"tiers must be one of {', '.join(TIERS)}, got {tiers!r}")
 
 
 def _params(margin_cfg: Any) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from margin.methods.tiers import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
     DYDX_LARGE_CAP,
+    HYPERLIQUID_BTC,
+    HYPERLIQUID_ETH,
     TierTable,
     flat_table,
     initial_margin,
@@ -25,7 +27,7 @@ from margin.methods.tiers import (
 )
 
 BTC = BINANCE_BTCUSDT
-TABLES = [BINANCE_BTCUSDT, BINANCE_ETHUSDT, DYDX_LARGE_CAP]
+TABLES = [BINANCE_BTCUSDT, BINANCE_ETHUSDT, DYDX_LARGE_CAP, HYPERLIQUID_BTC, HYPERLIQUID_ETH]
 
 
 def _mm(table: TierTable, notional: float) -> float:
@@ -61,6 +63,23 @@ def test_binance_eth_cum_matches_binance_snapshot():
     expected = [0, 50, 950, 11_450, 131_450, 381_450, 2_006_450, 9_506_450, 17_506_450,
                 27_506_450, 80_506_450, 280_506_450]
     np.testing.assert_allclose(BINANCE_ETHUSDT.mm_cum, expected)
+
+
+def test_hyperliquid_tiers_reference_values():
+    # margin_methods.md §3.3: MMR = 1 / (2 x max leverage); BTC 40x to 150M then 20x with the
+    # deduction 150M x (2.5 % - 1.25 %) = 1,875,000; ETH 25x to 100M then 15x
+    np.testing.assert_allclose(HYPERLIQUID_BTC.mmr, [0.0125, 0.025])
+    np.testing.assert_allclose(HYPERLIQUID_BTC.imr, [0.025, 0.05])
+    np.testing.assert_allclose(HYPERLIQUID_BTC.mm_cum, [0.0, 1_875_000.0])
+    np.testing.assert_allclose(HYPERLIQUID_ETH.mmr, [0.02, 1 / 30])
+    np.testing.assert_allclose(HYPERLIQUID_ETH.imr, [0.04, 1 / 15])
+    for t in (HYPERLIQUID_BTC, HYPERLIQUID_ETH):
+        np.testing.assert_allclose(t.mmr, 1.0 / (2.0 * t.max_leverage))
+    assert _mm(HYPERLIQUID_BTC, 100_000.0) == pytest.approx(1_250.0)
+    assert _mm(HYPERLIQUID_BTC, 200e6) == pytest.approx(200e6 * 0.025 - 1_875_000.0)
+    # the §3.3 liquidation-price example (40x, long 1 @ 50,000 on 5,000) holds with the table
+    lp = liquidation_price_isolated(1, 1.0, 50_000.0, 5_000.0, HYPERLIQUID_BTC)
+    assert lp == pytest.approx(45_569.62, abs=0.005)
 
 
 def test_im_continuity_deductions():
