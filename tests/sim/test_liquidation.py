@@ -278,6 +278,55 @@ def test_adl_queue_ranks_by_profit_times_leverage():
     assert engine.bad_debt[0] == 0.0
 
 
+def test_events_record_both_sides_entry_before_the_move():
+    # A is long 1 @ 61,500 (avg); S1 short 0.5 @ 62,000, S2 short 0.5 @ 61,000; the fund is flat
+    _model, _engine, _a, s1, s2, _v1, _v2, events = _waterfall("adl_queue")
+    ins_ev, first, second = events
+    assert ins_ev["entry"] == pytest.approx(61_500.0) and np.isnan(ins_ev["taker_entry"])
+    assert (first["taker"], first["entry"], first["taker_entry"]) == (s2, pytest.approx(61_500.0),
+                                                                      61_000.0)
+    assert (second["taker"], second["entry"], second["taker_entry"]) == (
+        s1, pytest.approx(61_500.0), 62_000.0)
+    # both counterparties were in profit at the mark (55,000): short, entry above it
+    assert all(e["taker_entry"] > 55_000.0 for e in (first, second))
+
+
+def test_liquidator_and_book_close_events_record_the_entry():
+    model, engine = world(liquidators=LiquidatorConfig(n=1))
+    leveraged_long(model)  # long 1 @ 60,000
+    shock(model, 58_500.0)
+    ev = _rounds(engine, 1)[0]
+    assert ev["kind"] == "liquidator" and ev["entry"] == 60_000.0
+    assert np.isnan(ev["taker_entry"])  # the liquidator was flat
+    model, engine = world(LiquidationConfig(close_in_book=True))
+    leveraged_long(model)
+    shock(model, 58_500.0)
+    ev = _rounds(engine, 1)[0]
+    assert ev["kind"] == "book_close" and ev["entry"] == 60_000.0 and np.isnan(ev["taker_entry"])
+    assert set(engine.events_table()) >= {"entry", "taker_entry"}
+
+
+def test_without_insurance_cover_the_whole_deficit_goes_to_adl():
+    # Hyperliquid: the fund (1M here) pays nothing; A's whole 1 BTC is ADL'd at its
+    # bankruptcy price 55,000 + 3,500 = 58,500: S2 (rank 3.3) closes 0.5, S1 the other 0.5.
+    model, engine, a, s1, s2 = tiny_world("adl_queue", insurance=1_000_000.0)
+    engine.cfgs[0] = LiquidationConfig(bad_debt="adl_queue", insurance_cover=False)
+    v1, v2 = value(model, s1), value(model, s2)
+    events = _rounds(engine, 1)
+    check(model, engine)
+    assert [(e["kind"], e["taker"]) for e in events] == [("adl", s2), ("adl", s1)]
+    for e in events:
+        assert e["price"] == pytest.approx(58_500.0) and e["size"] == pytest.approx(0.5)
+        assert e["amount"] == pytest.approx(1750.0)
+    ins = model.protocols[0].insurance
+    assert model.ledger.collateral[ins, 0] == pytest.approx(1_000_000.0)
+    assert engine.step_stats[0]["insurance_paid"] == 0.0
+    assert engine.step_stats[0]["adl_loss"] == pytest.approx(3500.0)
+    assert value(model, s1) == pytest.approx(v1 - 1750.0)
+    assert value(model, s2) == pytest.approx(v2 - 1750.0)
+    assert value(model, a) == pytest.approx(0.0, abs=1e-6) and engine.bad_debt[0] == 0.0
+
+
 def test_adl_prorata_spreads_by_size():
     model, _engine, a, s1, s2, v1, v2, events = _waterfall("adl_prorata")
     assert [e["kind"] for e in events] == ["insurance", "adl", "adl"]
@@ -634,7 +683,7 @@ def test_crash_in_a_running_model_conserves_value_and_is_deterministic():
     assert not model.ledger.position[under, BTC].any()  # nothing liquidatable is left
     again = _run_crash(3)[1].events_table()
     for col, values in table.items():
-        assert np.array_equal(values, again[col]), col
+        assert np.array_equal(values, again[col], equal_nan=values.dtype.kind == "f"), col
     metrics: dict[str, float] = {}
     engine.write_metrics(metrics)
     assert set(metrics) == set(engine.metric_names())
@@ -674,6 +723,7 @@ def test_close_fraction_rules():
     ("target_margin_ratio", 0.9), ("liquidation_fee", -0.01), ("liquidator_share", 2.0),
     ("backstop", "vault"), ("backstop_threshold", 1.5), ("bad_debt", "haircut"),
     ("enabled", "yes"), ("close_in_book", 1), ("book_slippage", 0.0), ("book_slippage", 0.6),
+    ("insurance_cover", "no"),
 ])
 def test_config_validation_names_the_field(field, bad):
     with pytest.raises(ValueError, match=rf"liquidation\.{field} = ") as err:

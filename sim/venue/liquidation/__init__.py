@@ -56,7 +56,11 @@ reached:
       the account insolvent again), then pays ``c = min(D, balance)`` into the
       account and takes the fraction ``c / D`` of every position at the mark —
       equivalent to taking it at the bankruptcy price (with
-      ``bad_debt="socialise"`` it takes all positions).
+      ``bad_debt="socialise"`` it takes all positions). With
+      ``insurance_cover=false`` it pays nothing here and the whole deficit goes
+      to the next step: Hyperliquid auto-deleverages as soon as an account's
+      value is negative, its liquidator vault taking backstopped accounts only
+      (margin_methods.md §3.3).
    b. The remainder ``D' = D - c`` per ``bad_debt``:
 
       * ``"socialise"``: charged to the protocol's other solvent accounts in

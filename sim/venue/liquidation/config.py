@@ -55,7 +55,8 @@ closed against profitable opposite positions; ``socialised`` and
 
 
 EVENT_COLUMNS = ("step", "round", "protocol", "account", "instrument", "asset", "kind", "size",
-                 "price", "notional", "bonus", "fee", "amount", "shortfall", "taker")
+                 "price", "notional", "bonus", "fee", "amount", "shortfall", "taker", "entry",
+                 "taker_entry")
 """Columns of an event row (see :class:`LiquidationEngine`)."""
 
 
@@ -119,6 +120,12 @@ class LiquidationConfig:
             within ``book_slippage`` goes to liquidators, then the backstop.
         book_slippage: Worst fill of that order as a fraction of the mark
             (the IOC's limit is ``mark × (1 ∓ book_slippage)``).
+        insurance_cover: The insurance fund pays a bankrupt account's deficit
+            before the ``bad_debt`` rule (true; Binance's insurance fund before
+            ADL). False: the deficit goes straight to the ``bad_debt`` rule, as
+            Hyperliquid auto-deleverages once an account's value is negative
+            while its liquidator vault (HLP) only takes backstopped accounts
+            (margin_methods.md §3.3); the fund still takes what ADL leaves.
     """
 
     enabled: bool = True
@@ -133,6 +140,7 @@ class LiquidationConfig:
     bad_debt: str = "adl_queue"
     close_in_book: bool = False
     book_slippage: float = 0.01
+    insurance_cover: bool = True
 
     def __post_init__(self) -> None:
         validate_liquidation_config(self)
@@ -174,6 +182,9 @@ def validate_liquidation_config(cfg: Any, prefix: str = "liquidation") -> Any:
         _bad(f"{prefix}.close_in_book", close_in_book, "must be true or false")
     _number(f"{prefix}.book_slippage", getattr(cfg, "book_slippage", 0.01), 0.0, 0.5,
             lo_open=True)
+    insurance_cover = getattr(cfg, "insurance_cover", True)
+    if not isinstance(insurance_cover, bool):
+        _bad(f"{prefix}.insurance_cover", insurance_cover, "must be true or false")
     return cfg
 
 

@@ -81,10 +81,11 @@ class OptionCloseOut:
         best = book.best_bid() if side < 0 else book.best_ask()
         if best is None or abs(best * inst.tick_size - mark) > tol:
             return q
+        entry = self._entry(row, j)
         traded = self._ioc_close(row, j, q, mark - tol if side < 0 else mark + tol)
         left = float(m.ledger.position[row, j])
         if traded != 0.0:
-            self._event(proto, row, "option_close", j, traded, mark, taker=-1)
+            self._event(proto, row, "option_close", j, traded, mark, taker=-1, entry=entry)
             stats = self.step_stats[proto.index]
             stats["liquidations"] += 1
             stats["notional"] += abs(traded) * float(m.asset_prices[inst.base])

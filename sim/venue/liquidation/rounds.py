@@ -100,9 +100,14 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
             backstop rows the margin the fund seized), ``amount`` (quote
             absorbed by the taker: insurance payment, ADL loss against the
             mark, socialised charge, bad debt written off), ``shortfall`` (bad
-            debt created; non-zero on ``bad_debt`` rows only) and ``taker``
+            debt created; non-zero on ``bad_debt`` rows only), ``taker``
             (liquidator row, insurance row, ADL counterparty, charged account
-            or bad-debt row).
+            or bad-debt row), ``entry`` and ``taker_entry`` (the average entry
+            prices of the account's and the taker's positions in
+            ``instrument`` just before the position moved; NaN where a row held
+            none, or the event moved no position): with ``price`` and the mark
+            they give each side's profit on what moved (e.g. whether an ADL
+            counterparty was in profit).
         bad_debt: Cumulative bad debt written off, per protocol (quote units).
         bad_debt_rows: The bad-debt ledger row of each protocol.
         step_stats: Counters of the last :meth:`run` per protocol (:data:`STAT_KEYS`).
@@ -135,6 +140,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
                              for p in model.protocols}
         self._first_seen: dict[int, int] = {}
         self._cancelled: set[int] = set()
+        self._moved: tuple[int, int, int, float, float] | None = None
         self._step = 0
         self._round = 0
 
@@ -255,7 +261,14 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         for r in rows:
             book.set_position(int(r), int(round(self.model.ledger.position[r, j] / inst.lot_size)))  # noqa: RUF046 - numpy floats
 
+    def _entry(self, row: int, j: int) -> float:
+        """``row``'s average entry price in instrument ``j`` (NaN when it holds none)."""
+        lg = self.model.ledger
+        return float(lg.entry_price[row, j]) if lg.position[row, j] != 0.0 else math.nan
+
     def _transfer(self, j: int, src: int, dst: int, qty: float, price: float) -> None:
+        # both sides' entries before the move, for the event that records it (``_event``)
+        self._moved = (j, src, dst, self._entry(src, j), self._entry(dst, j))
         self.model.ledger.transfer_position(j, src, dst, qty, price)
         self._sync_book(j, src, dst)
 
@@ -279,13 +292,19 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
 
     def _event(self, proto: Any, row: int, kind: str, instrument: int = -1, size: float = 0.0,
                price: float = 0.0, bonus: float = 0.0, fee: float = 0.0, amount: float = 0.0,
-               shortfall: float = 0.0, taker: int = -1, asset: int = -1) -> None:
+               shortfall: float = 0.0, taker: int = -1, asset: int = -1,
+               entry: float = math.nan) -> None:
+        taker_entry = math.nan
+        moved, self._moved = self._moved, None
+        if moved is not None and instrument >= 0 and moved[:3] == (instrument, row, taker):
+            entry, taker_entry = moved[3], moved[4]  # the transfer this event records
         self.events.append({
             "step": self._step, "round": self._round, "protocol": proto.index, "account": row,
             "instrument": instrument, "asset": asset, "kind": kind, "size": float(size),
             "price": float(price),
             "notional": abs(float(size)) * float(price), "bonus": float(bonus), "fee": float(fee),
-            "amount": float(amount), "shortfall": float(shortfall), "taker": int(taker)})
+            "amount": float(amount), "shortfall": float(shortfall), "taker": int(taker),
+            "entry": float(entry), "taker_entry": float(taker_entry)})
         acc = self._path_totals[proto.index][self._path_of[kind]]
         acc[0] += 1.0
         if instrument >= 0:
@@ -357,6 +376,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         mark = float(m.marks[j])
         side = -1 if qty > 0 else 1
         limit = mark * (1.0 + side * float(cfg.book_slippage))
+        entry = self._entry(row, j)
         traded = self._ioc_close(row, j, qty, limit)
         if traded == 0.0:
             return 0.0, 0.0
@@ -364,7 +384,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         quote = m.instruments[j].quote
         if fee > 0.0:
             m.ledger.transfer(row, proto.insurance, quote, fee, allow_negative=True)
-        self._event(proto, row, "book_close", j, traded, mark, fee=fee, taker=-1)
+        self._event(proto, row, "book_close", j, traded, mark, fee=fee, taker=-1, entry=entry)
         stats = self.step_stats[proto.index]
         stats["liquidations"] += 1
         stats["notional"] += abs(traded) * mark

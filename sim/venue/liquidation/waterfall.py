@@ -74,7 +74,8 @@ class Waterfall:
         if proto.options:  # options at the mark, value-neutral: the deficit is unchanged
             self._close_options(proto, row, penalty=False, in_book=False)
         self._take_balances(proto, row, "insurance")  # spot book first: no exposure left
-        self._insurance_cover(proto, row, deficit, take_all=cfg.bad_debt == "socialise")
+        if getattr(cfg, "insurance_cover", True):
+            self._insurance_cover(proto, row, deficit, take_all=cfg.bad_debt == "socialise")
         remaining = -self._value(row)
         if remaining > tol:
             if cfg.bad_debt == "socialise":
