@@ -113,6 +113,21 @@ def test_protocol_margin_is_settable_from_a_none_slot():
     assert engine.name == "static"
 
 
+def test_hyperliquid_venue_composes_with_its_tiers_and_liquidation_rules():
+    from margin.methods.tiers import HYPERLIQUID_BTC, HYPERLIQUID_ETH
+
+    cfg = load_config(["protocols=hyperliquid", "agents=minimal", "agents.noise.n=0", "steps=1"])
+    p = cfg.protocols[0]
+    assert (p.name, p.margin.name, p.margin.params.tiers) == ("hyperliquid", "cross",
+                                                               "hyperliquid")
+    liq = p.liquidation
+    assert (liq.close_in_book, liq.close_factor, liq.bad_debt, liq.insurance_cover) == (
+        True, 0.2, "adl_queue", False)
+    assert liq.backstop == "insurance" and liq.backstop_threshold == pytest.approx(2 / 3)
+    engine = MarketModel(cfg).protocols[0].engine
+    assert engine.tables[1:] == [HYPERLIQUID_BTC, HYPERLIQUID_ETH]
+
+
 def test_protocol_margin_switches_regime_on_two_venues_and_reverts():
     cfg = load_config(["protocols=two_venues", "protocols.1.margin=cross",
                        "protocols.1.margin.haircuts={USD: 0.0, BTC: 0.2}"])
