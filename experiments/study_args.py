@@ -1072,6 +1072,104 @@ GAMMA_SQUEEZE = StudySchema(
     compose=_compose_squeeze)
 
 
+# validate_oct2025 ------------------------------------------------------------------
+
+def protocol_names() -> tuple[str, ...]:
+    """Venue presets (``conf/protocols/*.yaml``)."""
+    return _conf_names("protocols")
+
+
+_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?"
+_TIME_WHAT = "a UTC time such as '2025-10-10 21:15'"
+_WINDOWS = ("event_window", "calm_window", "cascade_window")
+
+
+def _window_doc(what: str) -> List:
+    return List(Str(pattern=_TIME, what=_TIME_WHAT), min_len=2, max_len=2,
+                doc=f"[start, end) UTC of {what}")
+
+
+def _utc_time(key: str, value: Any) -> Any:
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None or pd.isna(ts):
+        _bad(key, value, f"must be {_TIME_WHAT}")
+    return ts
+
+
+def _validation_rules(c: dict[str, Any]) -> None:
+    for key in _WINDOWS:
+        a, b = (_utc_time(f"{key}[{i}]", v) for i, v in enumerate(c[key]))
+        if not a < b:
+            _bad(key, c[key], "must be [start, end) with start before end")
+    bounds = {k: None if c[k] is None else _utc_time(k, c[k]) for k in ("start", "end")}
+    if bounds["start"] is not None and bounds["end"] is not None and (
+            bounds["end"] < bounds["start"]):
+        _bad("end", c["end"], f"must not be before start ({c['start']})")
+    reserved = ("protocols", "scenario", "scenario.params.start", "scenario.params.end",
+                "steps", "seed", "output.figures", "progress")
+    _not_study_set("overrides", c["overrides"], reserved,
+                   "use protocol, start, end, steps and base_seed")
+
+
+def _compose_validation(c: dict[str, Any]) -> None:
+    """Compose the first replicate's run config; every window must lie inside the run."""
+    import pandas as pd
+
+    from experiments.worlds import hyperliquid_oct2025
+    from sim.scenarios.replay import replay
+
+    try:
+        head = hyperliquid_oct2025(start=c["start"], end=c["end"], steps=c["steps"],
+                                   protocol=c["protocol"])
+    except ValueError as exc:  # the replayed part (start / end) does not resolve
+        key = "start" if c["start"] is not None else "end"
+        _bad(key, c[key], f"the run config rejects it: {' '.join(str(exc).split())}")
+    rc = _run_config([("protocol", c["protocol"], head),
+                      ("overrides", c["overrides"], list(c["overrides"] or [])),
+                      ("base_seed", c["base_seed"], [f"seed={_first_seed(c['base_seed'])}"])])
+    scen = replay(rc.scenario.params, rc.market)
+    t0 = scen.start
+    t1 = t0 + scen.bar_interval / scen.steps_per_bar * int(rc.steps)
+    for key in _WINDOWS:
+        a, b = (pd.Timestamp(v, tz="UTC") if pd.Timestamp(v).tzinfo is None
+                else pd.Timestamp(v).tz_convert("UTC") for v in c[key])
+        if a < t0 or b > t1:
+            _bad(key, c[key], f"must lie inside the run, {t0:%Y-%m-%d %H:%M} to "
+                              f"{t1:%Y-%m-%d %H:%M} UTC (start, end, steps)")
+
+
+VALIDATE_OCT2025 = StudySchema(
+    doc="10 Oct 2025 replayed on a Hyperliquid-like venue: real against simulated ratios",
+    args={
+        "protocol": Str(protocol_names, doc="the venue (conf/protocols/*.yaml)"),
+        "start": Str(nullable=True, pattern=_TIME, what=_TIME_WHAT,
+                     doc="first 5-minute bar replayed (null: the scenario's, 2025-10-09 12:00)"),
+        "end": Str(nullable=True, pattern=_TIME, what=_TIME_WHAT,
+                   doc="last bar replayed (null: the scenario's, 2025-10-11 11:55)"),
+        "steps": Int(1, MAX_STEPS, nullable=True,
+                     doc="steps per run (null: the replayed part in real time)"),
+        "replicates": REPLICATES,
+        "base_seed": SEED,
+        "workers": WORKERS,
+        **EXECUTION,
+        "event_window": _window_doc("the ADL window (Hyperliquid replay: 21:15-21:27)"),
+        "calm_window": _window_doc("the calm hours of the depth comparison"),
+        "cascade_window": _window_doc("the cascade of the depth comparison"),
+        "confidence": Float(0.0, 1.0, True, True, doc="t-interval level over replicates"),
+        "overrides": Overrides(nullable=True, doc="applied to every run"),
+        "output_dir": OUTPUT_DIR,
+        "report_only": Bool(doc="rebuild tables and figures from finished runs"),
+        "progress": Bool(doc="progress bar"),
+    },
+    rules=(_validation_rules, _executor_rule),
+    compose=_compose_validation)
+
+
 SCHEMAS: dict[str, StudySchema] = {
     "compare_regimes": COMPARE_REGIMES,
     "stress_sweep": STRESS_SWEEP,
@@ -1082,6 +1180,7 @@ SCHEMAS: dict[str, StudySchema] = {
     "tail_risk": TAIL_RISK,
     "gamma_squeeze": GAMMA_SQUEEZE,
     "stylised_facts": STYLISED_FACTS,
+    "validate_oct2025": VALIDATE_OCT2025,
 }
 """Study name → its argument schema."""
 

@@ -22,6 +22,8 @@ that build it (``sim.load_config(world(...))``); a study adds what it varies
 * :func:`options_books` — the default world listing BTC and ETH options, with
   traders of every option-book type and account snapshots (the capital
   efficiency study, :mod:`experiments.capital_efficiency`).
+* :func:`hyperliquid_oct2025` — the 10 Oct 2025 cascade replayed on a
+  Hyperliquid-like venue (the validation study, :mod:`experiments.validate_oct2025`).
 
 :data:`WORLDS` maps each name to its function; :data:`AGENT_MODEL_REGIMES`
 lists the margin regimes beta may take in the isolated-crash world.
@@ -36,6 +38,7 @@ from experiments.worlds.reference import (
     BENCH_ACCOUNTS,
     bench_session,
     default_crash,
+    hyperliquid_oct2025,
     isolated_crash,
     options_books,
     two_venue_token,
@@ -43,7 +46,8 @@ from experiments.worlds.reference import (
 from experiments.worlds.squeeze import gamma_squeeze
 
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
-           "gamma_squeeze", "isolated_crash", "options_books", "two_venue_token"]
+           "gamma_squeeze", "hyperliquid_oct2025", "isolated_crash", "options_books",
+           "two_venue_token"]
 
 WORLDS: dict[str, Callable[..., list[str]]] = {
     "default_crash": default_crash,
@@ -52,5 +56,6 @@ WORLDS: dict[str, Callable[..., list[str]]] = {
     "isolated_crash": isolated_crash,
     "gamma_squeeze": gamma_squeeze,
     "options_books": options_books,
+    "hyperliquid_oct2025": hyperliquid_oct2025,
 }
 """World name → function returning its run-config overrides."""

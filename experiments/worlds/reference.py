@@ -7,8 +7,10 @@ fingerprint; studies append their own overrides after them.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "bench_session", "default_crash",
-           "isolated_crash", "options_books", "two_venue_token"]
+           "hyperliquid_oct2025", "isolated_crash", "options_books", "two_venue_token"]
 
 AGENT_MODEL_REGIMES = ("static", "cross", "portfolio", "adaptive")
 """Margin regimes beta may take in :func:`isolated_crash` (``conf/margin/*.yaml``)."""
@@ -172,3 +174,53 @@ def options_books(seed: int | None = None, steps: int | None = None, per_book: i
           f"output.accounts_every={int(accounts_every)}"]
     ov += [] if steps is None else [f"steps={int(steps)}"]
     return _seeded(ov, seed)
+
+
+def hyperliquid_oct2025(seed: int | None = None, start: str | None = None,
+                        end: str | None = None, steps: int | None = None,
+                        protocol: str = "hyperliquid") -> list[str]:
+    """The 10 Oct 2025 cascade replayed on a Hyperliquid-like venue (the validation study).
+
+    ``protocols=hyperliquid`` (``conf/protocols/hyperliquid.yaml``: cross margin
+    with Hyperliquid's tiers, ``MMR = 1 / (2 × max leverage)``, BTC 40x and ETH
+    25x; the venue's own 20 % close-outs in the book, the insurance fund as
+    the HLP backstop below 2/3 of maintenance, ADL once an account's value is
+    negative; margin_methods.md §3.3) and ``scenario=replay_oct2025`` (Binance
+    spot 5-minute BTC and ETH bars in real time, 9 Oct 12:00 to 11 Oct 11:55
+    UTC, 2,880 one-minute steps; ``shared/data/README.md``), the default
+    population (``agents=default``). ``start`` / ``end`` replay a part of the
+    window (the scenario's ``start`` / ``end``: UTC times of the first and
+    last bar); ``steps`` left out then covers that part
+    (:attr:`sim.scenarios.replay.Replay.n_steps`, read from the price files).
+    The experiment is :mod:`experiments.validate_oct2025`.
+
+    Args:
+        seed: Run seed (None: set by the study per replicate).
+        start: First bar replayed, e.g. ``"2025-10-10 06:00"`` (None: the scenario's).
+        end: Last bar replayed (None: the scenario's).
+        steps: One-minute steps (None: the replayed part, 2,880 for the whole window).
+        protocol: The venue's config (``conf/protocols/<protocol>.yaml``).
+
+    Returns:
+        The overrides.
+
+    Raises:
+        ValueError: ``start`` / ``end`` the replay rejects (one line).
+    """
+    ov = [f"protocols={protocol}", "scenario=replay_oct2025"]
+    ov += [] if start is None else [f"scenario.params.start='{start}'"]
+    ov += [] if end is None else [f"scenario.params.end='{end}'"]
+    if steps is None and (start is not None or end is not None):
+        steps = _replay_steps(tuple(ov))
+    ov += [] if steps is None else [f"steps={int(steps)}"]
+    return _seeded(ov, seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _replay_steps(overrides: tuple[str, ...]) -> int:
+    """Steps of the replayed window of a run config (its last knot, in real time)."""
+    from sim.config import load_config
+    from sim.scenarios.replay import replay
+
+    rc = load_config(list(overrides))
+    return int(replay(rc.scenario.params, rc.market).n_steps)

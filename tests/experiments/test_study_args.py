@@ -41,7 +41,7 @@ from experiments.study_args import (
 
 ROOT = Path(__file__).resolve().parents[2]
 KV_STUDIES = ("compare_regimes", "stress_sweep", "backtest_report", "contagion_matrix",
-              "contagion_topology", "capital_efficiency")
+              "contagion_topology", "capital_efficiency", "validate_oct2025")
 OPTION_STUDIES = ("tail_risk", "stylised_facts", "gamma_squeeze")
 A_FILE = str(Path(__file__).resolve())  # an existing file: not a directory
 
@@ -164,6 +164,15 @@ RULE_CASES: dict[str, list[tuple[list[str], str]]] = {
                            (["overrides=[agents.option_books.counts.basis=0]"], "overrides"),
                            (["scenarios={calm: [market=btc_eth]}"], "scenarios.calm"),
                            (["scenarios={calm: [agents.noise.n=-1]}"], "scenarios.calm")],
+    "validate_oct2025": [(["event_window=[2025-10-10 21:27, 2025-10-10 21:15]"], "event_window"),
+                         (["cascade_window=[2025-10-11 12:00, 2025-10-11 13:00]"],
+                          "cascade_window"),
+                         (["start=2025-10-10 12:00", "end=2025-10-10 18:00"], "event_window"),
+                         (["start=2025-10-10 22:00", "end=2025-10-10 21:00"], "end"),
+                         (["start=2030-01-01 00:00"], "start"),
+                         (["steps=60"], "event_window"),
+                         (["overrides=[scenario=calm]"], "overrides"),
+                         (["overrides=[scenario.params.start=2025-10-10]"], "overrides")],
 }
 
 
