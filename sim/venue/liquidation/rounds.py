@@ -138,9 +138,9 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self._path_of = {k: name for name, kinds in PATHS.items() for k in kinds}
         self._path_totals = {p.index: {name: [0.0, 0.0] for name in PATHS}
                              for p in model.protocols}
+        self._moved: tuple[int, int, int, float, float] | None = None
         self._first_seen: dict[int, int] = {}
         self._cancelled: set[int] = set()
-        self._moved: tuple[int, int, int, float, float] | None = None
         self._step = 0
         self._round = 0
 
