@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BOOK_TYPES",
+    "LEVERAGE_DISTS",
     "RULES",
     "AgentsConfig",
     "ArbitrageurConfig",
@@ -33,6 +34,9 @@ BOOK_TYPES = ("directional", "basis", "covered_call", "cash_secured_put", "prote
 
 RULES = ("top_up", "deleverage", "none")
 """Leveraged traders' behaviour near maintenance (``LeveragedConfig.rule``)."""
+
+LEVERAGE_DISTS = ("loguniform", "pareto")
+"""Distributions of leveraged traders' target leverage (``LeveragedConfig.leverage_dist``)."""
 
 
 @dataclass
@@ -119,10 +123,19 @@ class LeveragedConfig:
         n: Number of traders (each one ledger account); 0 disables the population.
         usd: Initial quote collateral (equity) per trader.
         leverage_min: Lowest target leverage (notional / equity).
-        leverage_max: Highest target leverage; per-trader targets are
-            log-uniform between the two. 20× is TFG's default cap and
+        leverage_max: Highest target leverage. 20× is TFG's default cap and
             Binance's default for new accounts; 7.5× is about the US equity
             margin limit (§1.6).
+        leverage_dist: Distribution of per-trader targets on
+            ``[leverage_min, leverage_max]``: ``loguniform``, or ``pareto``
+            (``leverage_min × U^(−1/leverage_tail)``, capped at
+            ``leverage_max``: most traders near the minimum, a heavy tail of
+            highly levered ones).
+        leverage_tail: Pareto tail index ``α > 0`` (``pareto`` only): the
+            share of traders above ``x × leverage_min`` is ``x^−α``.
+        entry_steps: Traders start building their positions at a step drawn
+            uniformly from ``[0, entry_steps)`` (a warm-up in which open
+            interest accumulates); 0: all start at step 0.
         long_share: Probability that a trader is long.
         trade_prob: Probability per step that an under-levered trader adds to
             its position (spreads the build-up over steps).
@@ -151,6 +164,9 @@ class LeveragedConfig:
     usd: float = 10_000.0
     leverage_min: float = 2.0
     leverage_max: float = 20.0
+    leverage_dist: str = "loguniform"
+    leverage_tail: float = 1.5
+    entry_steps: int = 0
     long_share: float = 0.5
     trade_prob: float = 0.2
     max_order_notional: float = 25_000.0

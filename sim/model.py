@@ -755,7 +755,8 @@ class MarketModel(mesa.Model):
                 f"{n}.depth_{side}_{b * 100:g}pct" for side in ("bid", "ask") for b in DEPTH_BANDS
             ]
             if inst.is_perp:
-                names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
+                names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest",
+                          f"{n}.leveraged_oi_share"]
         for p in self.protocols:
             names += [f"{p.name}.{k}" for k in ("equity", "initial_margin", "maintenance_margin",
                                                 "gross_notional", "spot_notional",
@@ -805,7 +806,7 @@ class MarketModel(mesa.Model):
         n = inst.name
         keys: dict[str, Any] = {k: f"{n}.{k}" for k in (
             "mid", "spread_bps", "last", "volume", "notional", "trades", "depth_1pct", "mark",
-            "funding_rate", "open_interest")}
+            "funding_rate", "open_interest", "leveraged_oi_share")}
         for side in ("bid", "ask"):
             keys[side] = [f"{n}.depth_{side}_{b * 100:g}pct" for b in DEPTH_BANDS]
         return keys
@@ -861,7 +862,18 @@ class MarketModel(mesa.Model):
             mt[keys["mark"]] = float(self.marks[j])
             mt[keys["funding_rate"]] = self.protocols[inst.protocol].funding[j].last_rate
             # np.maximum(x, 0) is what np.clip(x, 0, None) computes, minus the wrapper
-            mt[keys["open_interest"]] = float(np.maximum(pos[:, j], 0).sum())
+            oi = float(np.maximum(pos[:, j], 0).sum())
+            mt[keys["open_interest"]] = oi
+            # the leveraged traders' share of all positions held (long and short sides)
+            lev = self._leveraged_rows()
+            mt[keys["leveraged_oi_share"]] = (float(np.abs(pos[lev, j]).sum()) / (2.0 * oi)
+                                              if oi > 0.0 else np.nan)
+
+    def _leveraged_rows(self) -> np.ndarray:
+        """Ledger rows of every leveraged trader (all populations)."""
+        pops = getattr(self, "leveraged", ())
+        return (np.concatenate([pop.accounts for pop in pops]) if pops
+                else np.zeros(0, np.int64))
 
     def _collect_protocols(self, mt: dict[str, Any], margins: dict[int, Any],
                            pos: np.ndarray) -> None:
