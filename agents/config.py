@@ -318,6 +318,14 @@ class MarketMakerConfig:
             inventory beyond this notional.
         usd: Initial quote collateral.
         base_notional: Initial holding of each base asset, in quote value.
+        index_weight: Pull of the maker's fair value towards the index per
+            step, in log terms (1: the fair value is the index, the default;
+            smaller: the index is one input among the book and the flow).
+        book_weight: Pull towards the microprice of the book (best bid and
+            ask weighted by the opposite side's size) per step.
+        flow_impact: Fall of the fair value, as a fraction, per order size
+            of inventory the maker took on since its last quote (its bids hit:
+            down; its asks lifted: up); Kyle's (1985) lambda in relative terms.
     """
 
     per_book: int = 1
@@ -331,6 +339,9 @@ class MarketMakerConfig:
     inventory_limit_notional: float = 1_000_000.0
     usd: float = 5_000_000.0
     base_notional: float = 2_000_000.0
+    index_weight: float = 1.0
+    book_weight: float = 0.0
+    flow_impact: float = 0.0
     withdrawal: LiquidityWithdrawalConfig = field(default_factory=LiquidityWithdrawalConfig)
 
 

@@ -247,6 +247,15 @@ def validate_agents(a: Any) -> None:
     _check_range("agents.market_maker.levels", mm.levels, 1, 100)
     _check_range("agents.market_maker.level_spacing_bps", mm.level_spacing_bps, 0.0, lo_open=True)
     _check_range("agents.market_maker.order_notional", mm.order_notional, 0.0, lo_open=True)
+    _check_range("agents.market_maker.index_weight", mm.index_weight, 0.0, 1.0)
+    _check_range("agents.market_maker.book_weight", mm.book_weight, 0.0, 1.0)
+    if mm.index_weight + mm.book_weight > 1.0:
+        _fail("agents.market_maker.book_weight", mm.book_weight,
+              f"must be <= 1 - index_weight ({1.0 - mm.index_weight:g})")
+    if mm.index_weight + mm.book_weight <= 0.0:
+        _fail("agents.market_maker.index_weight", mm.index_weight,
+              "index_weight + book_weight must be > 0 (the fair value needs an anchor)")
+    _check_range("agents.market_maker.flow_impact", mm.flow_impact, 0.0, 0.1)
     _check_range("agents.market_maker.inventory_limit_notional", mm.inventory_limit_notional,
                  0.0, lo_open=True)
     _check_range("agents.market_maker.usd", mm.usd, 0.0)
