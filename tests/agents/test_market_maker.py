@@ -263,7 +263,7 @@ def test_fair_value_follows_the_index_the_book_and_the_flow():
     # a seller hits the maker's bids with 3 order sizes
     size = model.cfg.agents.market_maker.order_notional / index
     taker = model.open_trader(0, owner=-1, usd=1e7, base_notional=0.0)
-    lots = int(round(3 * size / model.instruments[j].lot_size))
+    lots = round(3 * size / model.instruments[j].lot_size)
     ev = model.view.new_events(1)
     ev["kind"], ev["side"], ev["qty"], ev["owner"] = MARKET, -1, lots, taker
     model.submit(j, ev)
@@ -286,6 +286,7 @@ def test_fair_value_config_is_checked():
     from sim.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"agents\.market_maker\.book_weight = "):
-        _maker_world(["agents.market_maker.index_weight=0.8", "agents.market_maker.book_weight=0.3"])
+        _maker_world(["agents.market_maker.index_weight=0.8",
+                      "agents.market_maker.book_weight=0.3"])
     with pytest.raises(ConfigError, match=r"agents\.market_maker\.index_weight = "):
         _maker_world(["agents.market_maker.index_weight=0.0"])
