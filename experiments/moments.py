@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiments.stylised_facts import autocorrelation, hill_tail_index
+from experiments.stats import autocorrelation, hill_tail_index
 
 __all__ = ["CALM_RETURNS", "CASCADE", "CRASH_MOMENTS", "MOMENTS", "RealWindows", "crash_moments",
            "real_moments", "return_moments", "run_moments"]
