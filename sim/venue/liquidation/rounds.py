@@ -256,16 +256,17 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self._sync_book(j, src, dst)
 
     def _cancel_orders(self, proto: Any, row: int) -> None:
-        """Cancel the account's resting orders on the protocol's books, once per step."""
+        """Cancel the account's resting orders on the protocol's books, once per step.
+
+        Each book's owner index lists the account's orders (in id order) at the
+        cost of those orders alone, not of the book.
+        """
         if row in self._cancelled:
             return
         self._cancelled.add(row)
         m = self.model
         for inst in [*proto.instruments, *proto.options]:
-            if m.books[inst.index].n_live_orders == 0:
-                continue
-            live = m.books[inst.index].live_orders()
-            ids = live["order_id"][live["owner"] == row]
+            ids = m.books[inst.index].live_orders_of(row)
             if len(ids):
                 ev = m.view.new_events(len(ids))
                 ev["kind"] = CANCEL
