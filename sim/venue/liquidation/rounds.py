@@ -131,6 +131,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self.max_depth = {p.index: 0 for p in model.protocols}
         self._first_seen: dict[int, int] = {}
         self._cancelled: set[int] = set()
+        self._candidates: tuple[Any, ...] | None = None
         self._step = 0
         self._round = 0
 
@@ -161,6 +162,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         m = self.model
         self._step = int(step)
         self._cancelled = set()
+        self._candidates = None
         for stats in self.step_stats.values():
             stats.update(dict.fromkeys(STAT_KEYS, 0.0))
         if margins is None:
@@ -237,12 +239,13 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         m = self.model
         lg = m.ledger
         gross = np.abs(lg.collateral[rows]) @ np.abs(m.asset_prices)
-        gross += lg.notional(m.marks)[rows]
+        gross += lg.notional(m.marks, rows=rows)
         return _REL_TOL * (gross + 1.0)
 
     def _value(self, row: int) -> float:
+        """One account's value (the ledger evaluates that row alone)."""
         m = self.model
-        return float(m.ledger.account_value(m.asset_prices, m.marks)[row])
+        return float(m.ledger.account_value(m.asset_prices, m.marks, rows=(row,))[0])
 
     def _sync_book(self, j: int, *rows: int) -> None:
         """Tell the book the ledger's position after an off-book transfer (reduce-only clipping)."""
