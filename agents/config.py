@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BOOK_TYPES",
+    "LEVERAGE_DISTS",
     "RULES",
     "AgentsConfig",
     "ArbitrageurConfig",
@@ -33,6 +34,9 @@ BOOK_TYPES = ("directional", "basis", "covered_call", "cash_secured_put", "prote
 
 RULES = ("top_up", "deleverage", "none")
 """Leveraged traders' behaviour near maintenance (``LeveragedConfig.rule``)."""
+
+LEVERAGE_DISTS = ("loguniform", "pareto")
+"""Distributions of leveraged traders' target leverage (``LeveragedConfig.leverage_dist``)."""
 
 
 @dataclass
@@ -119,10 +123,19 @@ class LeveragedConfig:
         n: Number of traders (each one ledger account); 0 disables the population.
         usd: Initial quote collateral (equity) per trader.
         leverage_min: Lowest target leverage (notional / equity).
-        leverage_max: Highest target leverage; per-trader targets are
-            log-uniform between the two. 20× is TFG's default cap and
+        leverage_max: Highest target leverage. 20× is TFG's default cap and
             Binance's default for new accounts; 7.5× is about the US equity
             margin limit (§1.6).
+        leverage_dist: Distribution of per-trader targets on
+            ``[leverage_min, leverage_max]``: ``loguniform``, or ``pareto``
+            (``leverage_min × U^(−1/leverage_tail)``, capped at
+            ``leverage_max``: most traders near the minimum, a heavy tail of
+            highly levered ones).
+        leverage_tail: Pareto tail index ``α > 0`` (``pareto`` only): the
+            share of traders above ``x × leverage_min`` is ``x^−α``.
+        entry_steps: Traders start building their positions at a step drawn
+            uniformly from ``[0, entry_steps)`` (a warm-up in which open
+            interest accumulates); 0: all start at step 0.
         long_share: Probability that a trader is long.
         trade_prob: Probability per step that an under-levered trader adds to
             its position (spreads the build-up over steps).
@@ -151,6 +164,9 @@ class LeveragedConfig:
     usd: float = 10_000.0
     leverage_min: float = 2.0
     leverage_max: float = 20.0
+    leverage_dist: str = "loguniform"
+    leverage_tail: float = 1.5
+    entry_steps: int = 0
     long_share: float = 0.5
     trade_prob: float = 0.2
     max_order_notional: float = 25_000.0
@@ -302,6 +318,14 @@ class MarketMakerConfig:
             inventory beyond this notional.
         usd: Initial quote collateral.
         base_notional: Initial holding of each base asset, in quote value.
+        index_weight: Pull of the maker's fair value towards the index per
+            step, in log terms (1: the fair value is the index, the default;
+            smaller: the index is one input among the book and the flow).
+        book_weight: Pull towards the microprice of the book (best bid and
+            ask weighted by the opposite side's size) per step.
+        flow_impact: Fall of the fair value, as a fraction, per order size
+            of inventory the maker took on since its last quote (its bids hit:
+            down; its asks lifted: up); Kyle's (1985) lambda in relative terms.
     """
 
     per_book: int = 1
@@ -315,6 +339,9 @@ class MarketMakerConfig:
     inventory_limit_notional: float = 1_000_000.0
     usd: float = 5_000_000.0
     base_notional: float = 2_000_000.0
+    index_weight: float = 1.0
+    book_weight: float = 0.0
+    flow_impact: float = 0.0
     withdrawal: LiquidityWithdrawalConfig = field(default_factory=LiquidityWithdrawalConfig)
 
 

@@ -11,9 +11,9 @@ order-arrival decay ``k``:
 Here prices are relative to ``s`` (σ is the per-step volatility of log
 returns, ``k`` is in 1/relative-price units, ``q`` is inventory in units of the
 quote size, following Guéant, Lehalle & Fernandez-Tapia 2013's normalisation),
-the horizon is a rolling constant number of steps, ``s`` is the oracle index
-(the maker's estimate of fair value), and σ is an EWMA of squared index
-returns. Quotes are a ladder of ``levels`` limit orders per side, replaced
+the horizon is a rolling constant number of steps, ``s`` is the maker's
+fair value (the oracle index by default; see "Fair value" below), and σ is an
+EWMA of squared returns of ``s``. Quotes are a ladder of ``levels`` limit orders per side, replaced
 every step; the side that would push inventory past its limit is not quoted.
 Quotes are plain (not post-only) limits: a quote that crosses a stale resting
 order trades against it, so the maker picks off stale liquidity and keeps the
@@ -41,6 +41,17 @@ With stress ``x`` (the larger of the two) the total spread is multiplied by
 ``1 − (1 − min_size_frac) x``; at or above either pull threshold the maker
 cancels its quotes and places none. Below both widen thresholds the quotes
 are exactly those of the plain model.
+
+Fair value. By default the maker quotes around the oracle index. With
+``index_weight < 1`` the index is one input: the maker's fair value ``s``
+moves each step by ``w (ln I − ln s)`` towards the index ``I``, by ``b (ln µ −
+ln s)`` towards the microprice ``µ`` of its book (Stoikov 2018, "The
+micro-price", Quantitative Finance 18(12)) and by ``−κ`` per order size of
+inventory it absorbed since its last quote: order flow carries information
+(Kyle 1985, "Continuous auctions and insider trading", Econometrica 53(6);
+Glosten & Milgrom 1985), so a maker whose bids are hit marks its fair value
+down and a run of sells walks the venue's price away from the index. With
+``w = 1`` and ``κ = 0`` (the defaults) ``s`` is the index.
 
 Market-wide liquidity. The maker also reads ``view.liquidity`` if the model
 has that attribute — a float in ``[0, 1]`` or a per-instrument array of such,
@@ -145,6 +156,8 @@ class AvellanedaStoikovMaker(mesa.Agent):
         self._var: float | None = None
         self._calm_var: float | None = None
         self._base0: float | None = None
+        self.fair_value: float | None = None
+        self._inv_at_quote = 0.0
         self.vol_ratio = 1.0
         self.margin_usage = 0.0
         self.spread_mult = 1.0
@@ -191,6 +204,45 @@ class AvellanedaStoikovMaker(mesa.Agent):
             raise ValueError(f"view.liquidity = {x!r} is invalid: must be in [0, 1]")
         return x
 
+    def _own_fair_value(self) -> bool:
+        """Whether the maker forms its own fair value (anything but ``index_weight = 1``)."""
+        cfg = self.cfg
+        return (getattr(cfg, "index_weight", 1.0) != 1.0
+                or getattr(cfg, "flow_impact", 0.0) != 0.0)
+
+    def _microprice(self) -> float | None:
+        """Best bid and ask weighted by the opposite side's size (None if a side is empty)."""
+        bids, asks = self.model.view.book_depth(self.instrument, 1)
+        if len(bids) == 0 or len(asks) == 0:
+            return None
+        (pb, qb), (pa, qa) = bids[0], asks[0]
+        return float((pb * qa + pa * qb) / (qa + qb))
+
+    def _fair_value(self, index: float) -> float:
+        """The price the maker quotes around (module docstring, "Fair value").
+
+        ``ln s_t = ln s_{t−1} + w (ln I_t − ln s_{t−1}) + b (ln µ_t − ln s_{t−1}) −
+        κ Δq_t``: the index ``I`` and the book's microprice ``µ`` pull the previous
+        fair value with weights ``w = index_weight`` and ``b = book_weight``, and
+        the inventory ``Δq`` the maker took on since its last quote (in order
+        sizes) moves it by ``κ = flow_impact`` per size against the flow. With
+        ``w = 1`` and ``κ = 0`` (the defaults) it is the index.
+        """
+        if not self._own_fair_value():
+            return index
+        cfg = self.cfg
+        prev = index if self.fair_value is None else self.fair_value
+        log_s = math.log(prev) + cfg.index_weight * math.log(index / prev)
+        if cfg.book_weight > 0.0:
+            micro = self._microprice()
+            if micro is not None and micro > 0.0:
+                log_s += cfg.book_weight * math.log(micro / prev)
+        if cfg.flow_impact > 0.0:
+            taken = (self._inventory(prev) - self._inv_at_quote) / (cfg.order_notional / prev)
+            log_s -= cfg.flow_impact * taken
+        self.fair_value = math.exp(log_s)
+        return self.fair_value
+
     def _inventory(self, s: float) -> float:
         """Inventory in base units: perp position, or spot holding above the initial one."""
         view = self.model.view
@@ -209,7 +261,7 @@ class AvellanedaStoikovMaker(mesa.Agent):
         cfg = self.cfg
         j = self.instrument
         inst = view.instruments[j]
-        s = view.underlying_price(j)
+        s = self._fair_value(view.underlying_price(j))
         sigma = self._update_vol(s)
         self.margin_usage = self._margin_usage()
         spread_mult, size_mult = withdrawal_factors(self.vol_ratio, self.margin_usage,
@@ -256,6 +308,8 @@ class AvellanedaStoikovMaker(mesa.Agent):
         res = view.submit(j, ev)
         placed = res[n_cancel:]
         self._live = placed["order_id"][placed["status"] == STATUS_RESTING].astype(np.int64)
+        if self._own_fair_value():
+            self._inv_at_quote = self._inventory(s)
 
     def step(self) -> None:
         """Requote every step."""

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["paired_ci", "quantile", "replicate_seeds", "summarise_cell", "t_half_width",
-           "t_interval", "tail_metrics", "wilson_interval"]
+__all__ = ["autocorrelation", "hill_tail_index", "paired_ci", "quantile", "replicate_seeds",
+           "summarise_cell", "t_half_width", "t_interval", "tail_metrics", "wilson_interval"]
 
 
 def replicate_seeds(base_seed: int, runs: int) -> list[int]:
@@ -270,3 +270,26 @@ def summarise_cell(g: Any, flags: list[str], values: list[str],
         ci = t_interval(g[v], confidence)
         row.update({f"{v}_mean": ci["mean"], f"{v}_low": ci["ci_low"], f"{v}_high": ci["ci_high"]})
     return row
+
+
+def autocorrelation(x: np.ndarray, lag: int) -> float:
+    """Sample autocorrelation at ``lag`` (the usual biased estimator, as in Cont 2001)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) <= lag + 1:
+        return float("nan")
+    d = x - x.mean()
+    den = float(d @ d)
+    return float(d[:-lag] @ d[lag:] / den) if den > 0 else float("nan")
+
+
+def hill_tail_index(x: np.ndarray, tail: float = 0.05) -> float:
+    """Hill (1975) estimator of the tail index of |x| from the largest ``tail`` share.
+
+    ``alpha = 1 / mean(log(X_(i) / X_(k+1)))`` over the k largest values.
+    """
+    a = np.sort(np.abs(np.asarray(x, dtype=np.float64)))[::-1]
+    a = a[a > 0]
+    k = int(len(a) * tail)
+    if k < 5:
+        return float("nan")
+    return float(1.0 / np.mean(np.log(a[:k] / a[k])))

@@ -1170,6 +1170,106 @@ VALIDATE_OCT2025 = StudySchema(
     compose=_compose_validation)
 
 
+# calibrate --------------------------------------------------------------------------
+
+_AGENT_KEY = r"agents\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+"
+
+
+def moment_names() -> tuple[str, ...]:
+    """The calibration's target moments (:mod:`experiments.moments`)."""
+    from experiments.moments import CRASH_MOMENTS, MOMENTS
+
+    return (*MOMENTS, *CRASH_MOMENTS)
+
+
+def _calibrate_rules(c: dict[str, Any]) -> None:
+    for key, p in c["params"].items():
+        if p["low"] >= p["high"]:
+            _bad(f"params.{key}.high", p["high"], f"must be > low ({p['low']})")
+        if p.get("scale", "lin") == "log" and p["low"] <= 0:
+            _bad(f"params.{key}.low", p["low"], "must be > 0 with scale log")
+    for k in c["start"]:
+        if k not in c["params"]:
+            _bad(f"start.{k}", c["start"][k], f"must name a fitted key ({', '.join(c['params'])})")
+    for i, text in enumerate(c["fixed"]):
+        if not _override_key(text).startswith("agents."):
+            _bad(f"fixed[{i}]", text, "must set an agents.* key (it is written into the group)")
+    reserved = ("scenario", "steps", "seed")
+    for key in ("overrides", "fixed"):
+        _not_study_set(key, c[key], reserved, "use calm_overrides, crash_overrides and the "
+                                              "study's steps and seeds")
+    fitted = set(c["params"])
+    for key in ("overrides", "fixed", "calm_overrides", "crash_overrides"):
+        for i, text in enumerate(c[key]):
+            if _override_key(text) in fitted:
+                _bad(f"{key}[{i}]", text, "sets a fitted parameter")
+    if c["report_replicates"] < 2:
+        _bad("report_replicates", c["report_replicates"], "must be >= 2 (intervals over seeds)")
+    if c["skip_steps"] >= c["calm_steps"]:
+        _bad("skip_steps", c["skip_steps"], f"must be < calm_steps ({c['calm_steps']})")
+
+
+def _compose_calibrate(c: dict[str, Any]) -> None:
+    seed = _first_seed(c["base_seed"])
+    for kind in ("calm", "crash"):
+        if kind == "crash" and "depth_collapse" not in c["moments"]:
+            continue
+        for bound in ("low", "high"):
+            fitted = [f"{k}={p[bound]!r}" for k, p in c["params"].items()]
+            rc = _run_config([("fixed", c["fixed"], list(c["fixed"])),
+                              ("overrides", c["overrides"], list(c["overrides"])),
+                              (f"params ({bound} bounds)", c["params"], fitted),
+                              (f"{kind}_overrides", c[f"{kind}_overrides"],
+                               list(c[f"{kind}_overrides"])),
+                              (f"{kind}_steps", c[f"{kind}_steps"],
+                               [f"steps={c[f'{kind}_steps']}"]),
+                              ("base_seed", c["base_seed"], _run_flags(seed))])
+        if kind == "crash":
+            p = rc.scenario.params
+            if "start_step" not in p:
+                _bad("crash_overrides", c["crash_overrides"],
+                     "must choose a scenario with a start_step (a crash)")
+            if int(p.start_step) <= c["skip_steps"] or int(p.start_step) >= c["crash_steps"]:
+                _bad("crash_steps", c["crash_steps"],
+                     f"must cover the crash at step {int(p.start_step)}, after skip_steps")
+
+
+CALIBRATE = StudySchema(
+    doc="fit agents' parameters to real moments (simulated method of moments, common seeds)",
+    args={
+        "params": Map(Str(pattern=_AGENT_KEY, what="an agents.* run-config key"),
+                      Record({"low": Float(), "high": Float(),
+                              "scale": Str(("lin", "log"))}, optional=frozenset({"scale"})),
+                      min_len=1, doc="fitted key -> {low, high, scale}"),
+        "start": Map(Str(pattern=_AGENT_KEY, what="an agents.* run-config key"), Float(),
+                     doc="fitted key -> first value"),
+        "fixed": Overrides(doc="agents.* overrides held fixed and written into the group"),
+        "overrides": Overrides(doc="other overrides of every run (not written)"),
+        "moments": List(Str(moment_names), min_len=1, unique=True, doc="target moments"),
+        "asset": Str(("BTC", "ETH"), doc="whose perpetual is measured"),
+        "calm_overrides": Overrides(doc="overrides of the calm runs"),
+        "calm_steps": Int(100, MAX_STEPS, doc="steps of a calm run"),
+        "crash_overrides": Overrides(doc="overrides of the crash runs"),
+        "crash_steps": Int(2, MAX_STEPS, doc="steps of a crash run"),
+        "crash_window_extra": Int(0, MAX_STEPS, doc="steps after the crash in its window"),
+        "skip_steps": Int(0, MAX_STEPS, doc="warm-up steps left out of the moments"),
+        "replicates": REPLICATES,
+        "report_replicates": Int(2, MAX_REPLICATES, doc="seeds at the fitted point"),
+        "max_evals": Int(1, 100_000, doc="Nelder-Mead evaluations"),
+        "initial_step": Float(0.0, 1.0, True, doc="initial simplex edge on the unit cube"),
+        "base_seed": SEED,
+        "workers": WORKERS,
+        **EXECUTION,
+        "confidence": Float(0.0, 1.0, True, True, doc="t interval level"),
+        "group": Str(pattern=r"[A-Za-z_][A-Za-z0-9_]*", what="a config group name",
+                     nullable=True, doc="writes conf/agents/<group>.yaml"),
+        "output_dir": OUTPUT_DIR,
+        "progress": Bool(doc="progress bar"),
+    },
+    rules=(_calibrate_rules, _executor_rule),
+    compose=_compose_calibrate)
+
+
 SCHEMAS: dict[str, StudySchema] = {
     "compare_regimes": COMPARE_REGIMES,
     "stress_sweep": STRESS_SWEEP,
@@ -1177,6 +1277,7 @@ SCHEMAS: dict[str, StudySchema] = {
     "contagion_matrix": CONTAGION_MATRIX,
     "contagion_topology": CONTAGION_TOPOLOGY,
     "capital_efficiency": CAPITAL_EFFICIENCY,
+    "calibrate": CALIBRATE,
     "tail_risk": TAIL_RISK,
     "gamma_squeeze": GAMMA_SQUEEZE,
     "stylised_facts": STYLISED_FACTS,

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from experiments.stats import autocorrelation, hill_tail_index
+
 __all__ = ["StylisedFacts", "autocorrelation", "hill_tail_index", "log_returns", "stylised_facts"]
 
 
@@ -48,29 +50,6 @@ def log_returns(prices: np.ndarray, aggregate: int = 1) -> np.ndarray:
     p = np.asarray(prices, dtype=np.float64)
     p = p[np.isfinite(p) & (p > 0)][::aggregate]
     return np.diff(np.log(p))
-
-
-def autocorrelation(x: np.ndarray, lag: int) -> float:
-    """Sample autocorrelation at ``lag`` (the usual biased estimator, as in Cont 2001)."""
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) <= lag + 1:
-        return float("nan")
-    d = x - x.mean()
-    den = float(d @ d)
-    return float(d[:-lag] @ d[lag:] / den) if den > 0 else float("nan")
-
-
-def hill_tail_index(x: np.ndarray, tail: float = 0.05) -> float:
-    """Hill (1975) estimator of the tail index of |x| from the largest ``tail`` share.
-
-    ``alpha = 1 / mean(log(X_(i) / X_(k+1)))`` over the k largest values.
-    """
-    a = np.sort(np.abs(np.asarray(x, dtype=np.float64)))[::-1]
-    a = a[a > 0]
-    k = int(len(a) * tail)
-    if k < 5:
-        return float("nan")
-    return float(1.0 / np.mean(np.log(a[:k] / a[k])))
 
 
 def stylised_facts(prices: np.ndarray, aggregate: int = 1) -> StylisedFacts:

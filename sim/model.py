@@ -51,7 +51,7 @@ from sim.config.capacity import MAX_TICKS, check_fundamentals
 from sim.ledger import ConservationMonitor, HolderKind
 from sim.market.book import CANCEL, FILL_DTYPE, MARKET, REDUCE_ONLY, RESULT_DTYPE
 from sim.market.funding import mark_price
-from sim.market.instruments import Instrument
+from sim.market.instruments import SPOT, Instrument
 from sim.market.oracle import Oracle
 from sim.market.view import MarketView
 from sim.output.accounts import account_snapshot, reference_risk_engine
@@ -614,6 +614,8 @@ class MarketModel(mesa.Model):
         self.asset_prices[1:n] = self.oracle.publish(self.fundamental[1:n],
                                                     latency=self.scenario.oracle_latency(t),
                                                     stale=self.scenario.oracle_stale(t))
+        if self.cfg.oracle.venue_weight > 0.0:
+            self._blend_venue_prices(n)
         self.liquidity = float(self.scenario.liquidity(t))
         if self.tokens:
             for a, price in self.tokens.publish(self.fundamental, self.books,
@@ -755,7 +757,8 @@ class MarketModel(mesa.Model):
                 f"{n}.depth_{side}_{b * 100:g}pct" for side in ("bid", "ask") for b in DEPTH_BANDS
             ]
             if inst.is_perp:
-                names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest"]
+                names += [f"{n}.mark", f"{n}.funding_rate", f"{n}.open_interest",
+                          f"{n}.leveraged_oi_share"]
         for p in self.protocols:
             names += [f"{p.name}.{k}" for k in ("equity", "initial_margin", "maintenance_margin",
                                                 "gross_notional", "spot_notional",
@@ -805,7 +808,7 @@ class MarketModel(mesa.Model):
         n = inst.name
         keys: dict[str, Any] = {k: f"{n}.{k}" for k in (
             "mid", "spread_bps", "last", "volume", "notional", "trades", "depth_1pct", "mark",
-            "funding_rate", "open_interest")}
+            "funding_rate", "open_interest", "leveraged_oi_share")}
         for side in ("bid", "ask"):
             keys[side] = [f"{n}.depth_{side}_{b * 100:g}pct" for b in DEPTH_BANDS]
         return keys
@@ -861,7 +864,37 @@ class MarketModel(mesa.Model):
             mt[keys["mark"]] = float(self.marks[j])
             mt[keys["funding_rate"]] = self.protocols[inst.protocol].funding[j].last_rate
             # np.maximum(x, 0) is what np.clip(x, 0, None) computes, minus the wrapper
-            mt[keys["open_interest"]] = float(np.maximum(pos[:, j], 0).sum())
+            oi = float(np.maximum(pos[:, j], 0).sum())
+            mt[keys["open_interest"]] = oi
+            # the leveraged traders' share of all positions held (long and short sides)
+            lev = self._leveraged_rows()
+            mt[keys["leveraged_oi_share"]] = (float(np.abs(pos[lev, j]).sum()) / (2.0 * oi)
+                                              if oi > 0.0 else np.nan)
+
+    def _blend_venue_prices(self, n: int) -> None:
+        """Composite index: ``(1 − v) × outside + v × median venue mid`` per asset.
+
+        The venues' mids are those of the asset's spot books on every
+        protocol, or of its perpetuals where no protocol lists spot, as the
+        previous step left them (``oracle.venue_weight``; Binance's index is a
+        weighted average of spot prices on several exchanges, its own
+        included). An asset with no two-sided book keeps the outside price.
+        """
+        v = float(self.cfg.oracle.venue_weight)
+        for a in range(1, n):
+            books = [i.index for i in self.instruments if i.base == a and i.kind == SPOT]
+            if not books:
+                books = [i.index for i in self.instruments if i.base == a and i.is_perp]
+            mids = [m for m in (self.view.mid(j) for j in books) if m is not None]
+            if mids:
+                self.asset_prices[a] = (1.0 - v) * self.asset_prices[a] + v * float(
+                    np.median(mids))
+
+    def _leveraged_rows(self) -> np.ndarray:
+        """Ledger rows of every leveraged trader (all populations)."""
+        pops = getattr(self, "leveraged", ())
+        return (np.concatenate([pop.accounts for pop in pops]) if pops
+                else np.zeros(0, np.int64))
 
     def _collect_protocols(self, mt: dict[str, Any], margins: dict[int, Any],
                            pos: np.ndarray) -> None:

@@ -276,6 +276,9 @@ def assert_book_invariants(book):
     * levels strictly ordered and non-empty, and each level's quantity equals
       the sum of its live orders' remainders;
     * order counts and ``order_remaining`` agree with the live orders;
+    * the owner index agrees with them: ``live_orders_of(owner)`` is the id
+      column of the owner's rows of ``live_orders()`` (id order) for every
+      owner seen and one beyond, and the per-owner counts add up;
     * conservation: submitted = 2 * traded + resting + cancelled;
     * positions sum to zero (valid while nobody called ``set_positions``);
     * price priority within each taker order and FIFO (non-decreasing maker
@@ -295,6 +298,11 @@ def assert_book_invariants(book):
         assert row["remaining"] > 0
         assert book.order_remaining(int(row["order_id"])) == row["remaining"]
         per_level[(int(row["side"]), int(row["price"]))] += int(row["remaining"])
+    n_owners = max(len(book.positions), int(live["owner"].max(initial=-1)) + 1)
+    for owner in range(n_owners + 1):
+        expected = live["order_id"][live["owner"] == owner].tolist()
+        assert book.live_orders_of(owner).tolist() == expected, (owner, expected)
+        assert book.n_live_orders_of(owner) == len(expected)
     from_depth = {(1, int(p)): int(q) for p, q in bids}
     from_depth.update({(-1, int(p)): int(q) for p, q in asks})
     assert dict(per_level) == from_depth

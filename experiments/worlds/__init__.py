@@ -12,6 +12,9 @@ that build it (``sim.load_config(world(...))``); a study adds what it varies
 * :func:`bench_session` — the default world topped up with noise traders to
   ABIDES ``rmsc04``'s 1,117 agents over a 6.5-hour session (the end-to-end
   benchmark, :mod:`experiments.bench.world`).
+* :func:`cascade_scale` — the default world's crash with a leveraged population
+  of any size sharing the same capital (the cascade benchmark,
+  :mod:`experiments.bench.cascade`).
 * :func:`two_venue_token` — two venues linked by alpha's receipt token aLP,
   calm prices, no insurance, write-off bad debt (the contagion matrix,
   :mod:`experiments.contagion_matrix`).
@@ -36,7 +39,9 @@ from collections.abc import Callable
 from experiments.worlds.reference import (
     AGENT_MODEL_REGIMES,
     BENCH_ACCOUNTS,
+    CASCADE_CAPITAL,
     bench_session,
+    cascade_scale,
     default_crash,
     hyperliquid_oct2025,
     isolated_crash,
@@ -45,13 +50,14 @@ from experiments.worlds.reference import (
 )
 from experiments.worlds.squeeze import gamma_squeeze
 
-__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "WORLDS", "bench_session", "default_crash",
-           "gamma_squeeze", "hyperliquid_oct2025", "isolated_crash", "options_books",
-           "two_venue_token"]
+__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "CASCADE_CAPITAL", "WORLDS", "bench_session",
+           "cascade_scale", "default_crash", "gamma_squeeze", "hyperliquid_oct2025",
+           "isolated_crash", "options_books", "two_venue_token"]
 
 WORLDS: dict[str, Callable[..., list[str]]] = {
     "default_crash": default_crash,
     "bench_session": bench_session,
+    "cascade_scale": cascade_scale,
     "two_venue_token": two_venue_token,
     "isolated_crash": isolated_crash,
     "gamma_squeeze": gamma_squeeze,

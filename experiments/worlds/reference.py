@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "bench_session", "default_crash",
-           "hyperliquid_oct2025", "isolated_crash", "options_books", "two_venue_token"]
+__all__ = ["AGENT_MODEL_REGIMES", "BENCH_ACCOUNTS", "CASCADE_CAPITAL", "bench_session",
+           "cascade_scale", "default_crash", "hyperliquid_oct2025", "isolated_crash",
+           "options_books", "two_venue_token"]
 
 AGENT_MODEL_REGIMES = ("static", "cross", "portfolio", "adaptive")
 """Margin regimes beta may take in :func:`isolated_crash` (``conf/margin/*.yaml``)."""
 
 BENCH_ACCOUNTS = 1117
 """Trading accounts of :func:`bench_session`: ABIDES ``rmsc04``'s 1,117 agents."""
+
+CASCADE_CAPITAL = 1e7
+"""Capital (USD) of the whole leveraged population in :func:`cascade_scale`: 1,000 of the
+default world's 10,000-USD traders."""
 
 
 def _seeded(overrides: list[str], seed: int | None) -> list[str]:
@@ -71,6 +76,47 @@ def bench_session(noise: int, order_prob: float = 0.065, steps: int = 390,
     """
     return _seeded([f"steps={steps}", f"agents.noise.n={noise}",
                     f"agents.noise.order_prob={order_prob}"], seed)
+
+
+def cascade_scale(leveraged: int = 10_000, noise: int = 200, crash_step: int = 240,
+                  window: int = 40, capital: float = CASCADE_CAPITAL,
+                  seed: int | None = None) -> list[str]:
+    """The default world's crash with ``leveraged`` traders sharing the same capital.
+
+    :func:`default_crash` (one venue, cross margin, the default population, a
+    30 % jump crash over 10 steps) with ``leveraged`` leveraged traders whose
+    capital adds up to ``capital`` at every size: each starts with
+    ``capital / leveraged`` USD and sends orders of at most 2.5 times that
+    (the default's 25,000 per 10,000 USD). The leveraged population's open
+    interest, the price path and the share of traders liquidated are then
+    about the same at every size, and the number of accounts a crash step
+    liquidates grows in proportion to ``leveraged``; with the default world's
+    full 10,000 USD each, a large population would open positions only as
+    fast as the books' liquidity allows and most traders would be flat at
+    the crash. At 1,000 traders this is the default world's trader. The crash
+    starts at ``crash_step`` (the default world's step 600 leaves more
+    warm-up than the positions need: they are built within about 150 steps)
+    and the run ends ``window`` steps later. The cascade benchmark
+    (:mod:`experiments.bench.cascade`) times the crash window at 1,000,
+    10,000 and 100,000 traders.
+
+    Args:
+        leveraged: Leveraged traders.
+        noise: Noise traders (the default world's 200).
+        crash_step: First step of the crash.
+        window: Steps from the crash's first step to the end of the run.
+        capital: Capital of the whole leveraged population, USD.
+        seed: Run seed (None: the config's).
+
+    Returns:
+        The overrides.
+    """
+    usd = float(capital) / int(leveraged)
+    return _seeded([f"steps={int(crash_step) + int(window) - 1}",
+                    f"scenario.params.start_step={int(crash_step)}",
+                    f"agents.noise.n={int(noise)}", f"agents.leveraged.n={int(leveraged)}",
+                    f"agents.leveraged.usd={usd!r}",
+                    f"agents.leveraged.max_order_notional={2.5 * usd!r}"], seed)
 
 
 def two_venue_token(seed: int | None = None, steps: int = 60, noise: int = 30,

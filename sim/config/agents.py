@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.config import BOOK_TYPES, RULES
+from agents.config import BOOK_TYPES, LEVERAGE_DISTS, RULES
 from sim.config.checks import check_choice as _choice_check
 from sim.config.checks import check_number as _number
 from sim.config.checks import invalid as _fail
@@ -127,6 +127,11 @@ def validate_leveraged_config(cfg: Any, prefix: str = "agents.leveraged") -> Non
     if cfg.leverage_max < cfg.leverage_min:
         _fail(f"{prefix}.leverage_max", cfg.leverage_max,
               f"must be >= leverage_min ({cfg.leverage_min})")
+    _choice_check(f"{prefix}.leverage_dist", cfg.leverage_dist, LEVERAGE_DISTS)
+    _number(f"{prefix}.leverage_tail", cfg.leverage_tail, 0.0, 100.0, lo_open=True)
+    _number(f"{prefix}.entry_steps", cfg.entry_steps, 0, 10_000_000)
+    if not isinstance(cfg.entry_steps, int) or isinstance(cfg.entry_steps, bool):
+        _fail(f"{prefix}.entry_steps", cfg.entry_steps, "must be an integer")
     _number(f"{prefix}.long_share", cfg.long_share, 0.0, 1.0)
     _number(f"{prefix}.trade_prob", cfg.trade_prob, 0.0, 1.0)
     _number(f"{prefix}.max_order_notional", cfg.max_order_notional, 0.0, lo_open=True)
@@ -242,6 +247,15 @@ def validate_agents(a: Any) -> None:
     _check_range("agents.market_maker.levels", mm.levels, 1, 100)
     _check_range("agents.market_maker.level_spacing_bps", mm.level_spacing_bps, 0.0, lo_open=True)
     _check_range("agents.market_maker.order_notional", mm.order_notional, 0.0, lo_open=True)
+    _check_range("agents.market_maker.index_weight", mm.index_weight, 0.0, 1.0)
+    _check_range("agents.market_maker.book_weight", mm.book_weight, 0.0, 1.0)
+    if mm.index_weight + mm.book_weight > 1.0:
+        _fail("agents.market_maker.book_weight", mm.book_weight,
+              f"must be <= 1 - index_weight ({1.0 - mm.index_weight:g})")
+    if mm.index_weight + mm.book_weight <= 0.0:
+        _fail("agents.market_maker.index_weight", mm.index_weight,
+              "index_weight + book_weight must be > 0 (the fair value needs an anchor)")
+    _check_range("agents.market_maker.flow_impact", mm.flow_impact, 0.0, 0.1)
     _check_range("agents.market_maker.inventory_limit_notional", mm.inventory_limit_notional,
                  0.0, lo_open=True)
     _check_range("agents.market_maker.usd", mm.usd, 0.0)

@@ -255,10 +255,23 @@ class ScenarioConfig:
 
 @dataclass
 class OracleConfig:
-    """Oracle publishing the index price: latency and TWAP window, in steps."""
+    """Oracle publishing the index price: latency and TWAP window, in steps.
+
+    Attributes:
+        latency_steps: Publication delay of the outside price, in steps.
+        twap_steps: Averaging window of the outside price, in steps.
+        venue_weight: Weight of the venues' own prices in the index: the index
+            is ``(1 − v) × outside + v × median of the venues' mids`` of the
+            asset (spot books, or the perpetuals where no venue lists spot), as
+            of the end of the previous step. 0 (default): an outside oracle;
+            > 0: a composite index, as Binance's index averages spot prices of
+            several exchanges including its own, so a venue's cascade feeds its
+            own index.
+    """
 
     latency_steps: int = 0
     twap_steps: int = 1
+    venue_weight: float = 0.0
 
 
 @dataclass

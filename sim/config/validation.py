@@ -396,6 +396,7 @@ def _check_all(cfg: Any) -> None:
     _validate_scenario(cfg.scenario, cfg.market, int(cfg.steps))
     _check_range("oracle.latency_steps", cfg.oracle.latency_steps, 0, 1_000_000)
     _check_range("oracle.twap_steps", cfg.oracle.twap_steps, 1, 1_000_000)
+    _check_range("oracle.venue_weight", cfg.oracle.venue_weight, 0.0, 1.0)
     _check_range("output.burn_in_steps", cfg.output.burn_in_steps, 0, 100_000_000)
     _check_range("output.accounts_every", cfg.output.accounts_every, 0, 100_000_000)
 

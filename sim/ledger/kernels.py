@@ -366,17 +366,63 @@ def unrealised_matrix(position, entry, marks, is_perp):
 
 
 @njit(cache=True)
+def unrealised_matrix_rows(position, entry, marks, is_perp, rows):
+    """:func:`unrealised_matrix` of the given rows only (row ``k`` of the result is ``rows[k]``)."""
+    m = position.shape[1]
+    out = np.zeros((rows.shape[0], m))
+    for j in range(m):
+        if not is_perp[j]:
+            continue
+        for k in range(rows.shape[0]):
+            q = position[rows[k], j]
+            if q != 0.0:
+                out[k, j] = q * (marks[j] - entry[rows[k], j])
+    return out
+
+
+@njit(cache=True, inline="always")
+def _row_notional(position, marks, is_perp, i):
+    acc = 0.0
+    for j in range(position.shape[1]):
+        if is_perp[j] and position[i, j] != 0.0:
+            acc += abs(position[i, j]) * marks[j]
+    return acc
+
+
+@njit(cache=True)
 def notional(position, marks, is_perp):
     """Per-row gross perp notional ``sum_j |q_ij| * mark_j``, quote units."""
-    n, m = position.shape
+    n = position.shape[0]
     out = np.zeros(n)
     for i in range(n):
-        acc = 0.0
-        for j in range(m):
-            if is_perp[j] and position[i, j] != 0.0:
-                acc += abs(position[i, j]) * marks[j]
-        out[i] = acc
+        out[i] = _row_notional(position, marks, is_perp, i)
     return out
+
+
+@njit(cache=True)
+def notional_rows(position, marks, is_perp, rows):
+    """:func:`notional` of the given rows only (same arithmetic, so the same bits)."""
+    out = np.zeros(rows.shape[0])
+    for k in range(rows.shape[0]):
+        out[k] = _row_notional(position, marks, is_perp, rows[k])
+    return out
+
+
+@njit(cache=True, inline="always")
+def _row_value(collateral, position, entry, asset_prices, marks, is_perp, quote, is_option, i):
+    acc = 0.0
+    for a in range(collateral.shape[1]):
+        if collateral[i, a] != 0.0:
+            acc += collateral[i, a] * asset_prices[a]
+    for j in range(position.shape[1]):
+        q = position[i, j]
+        if q == 0.0:
+            continue
+        if is_perp[j]:
+            acc += q * (marks[j] - entry[i, j]) * asset_prices[quote[j]]
+        elif is_option[j]:
+            acc += q * marks[j] * asset_prices[quote[j]]
+    return acc
 
 
 @njit(cache=True)
@@ -386,21 +432,24 @@ def account_value(collateral, position, entry, asset_prices, marks, is_perp, quo
     Options count at their value ``q * mark_j * price_quote(j)`` (the premium
     went through the balances).
     """
-    n, n_assets = collateral.shape
-    m = position.shape[1]
+    n = collateral.shape[0]
     out = np.zeros(n)
     for i in range(n):
-        acc = 0.0
-        for a in range(n_assets):
-            if collateral[i, a] != 0.0:
-                acc += collateral[i, a] * asset_prices[a]
-        for j in range(m):
-            q = position[i, j]
-            if q == 0.0:
-                continue
-            if is_perp[j]:
-                acc += q * (marks[j] - entry[i, j]) * asset_prices[quote[j]]
-            elif is_option[j]:
-                acc += q * marks[j] * asset_prices[quote[j]]
-        out[i] = acc
+        out[i] = _row_value(collateral, position, entry, asset_prices, marks, is_perp, quote,
+                            is_option, i)
+    return out
+
+
+@njit(cache=True)
+def account_value_rows(collateral, position, entry, asset_prices, marks, is_perp, quote,
+                       is_option, rows):
+    """:func:`account_value` of the given rows only (same arithmetic, so the same bits).
+
+    The liquidation waterfall reads one account's value after every transfer;
+    this costs that account, not the whole ledger.
+    """
+    out = np.zeros(rows.shape[0])
+    for k in range(rows.shape[0]):
+        out[k] = _row_value(collateral, position, entry, asset_prices, marks, is_perp, quote,
+                            is_option, rows[k])
     return out

@@ -821,14 +821,20 @@ class Ledger:
         return float(paid)
 
     # ------------------------------------------------------------- valuation
-    def unrealised_pnl_by_instrument(self, marks: Any) -> np.ndarray:
+    def unrealised_pnl_by_instrument(self, marks: Any, rows: Any = None) -> np.ndarray:
         """``float64[n, n_instruments]`` of ``q_ij * (mark_j - entry_ij)``, quote units.
 
         Args:
             marks: ``float[n_instruments]`` mark prices (spot entries ignored).
+            rows: If given, only these rows, in this order (``float64[len(rows),
+                n_instruments]``, the same values as ``unrealised_pnl_by_instrument
+                (marks)[rows]`` at the cost of those rows alone).
         """
         m = self._marks(marks)
         pos, entry = self._kernel_arrays("position", "entry_price")
+        if rows is not None:
+            return kernels.unrealised_matrix_rows(pos, entry, m, self._is_perp,
+                                                  self._rows_arg(rows))
         return kernels.unrealised_matrix(pos, entry, m, self._is_perp)
 
     def unrealised_pnl(self, marks: Any) -> np.ndarray:
@@ -842,16 +848,33 @@ class Ledger:
         """
         return self.unrealised_pnl_by_instrument(marks).sum(axis=1)
 
-    def notional(self, marks: Any) -> np.ndarray:
+    def _rows_arg(self, rows: Any) -> np.ndarray:
+        """``rows`` as a C-contiguous int64 array of open rows, or a one-line ``ValueError``."""
+        r = np.asarray(rows)
+        if r.ndim != 1 or not (r.dtype.kind in "iu" or r.size == 0):
+            raise ValueError(f"rows must be a 1-D array of integers, got {rows!r}")
+        r = _kernel_input(r, np.int64)
+        if r.size and (int(r.min()) < 0 or int(r.max()) >= self._n):
+            raise ValueError(f"rows must be open accounts in [0, {self._n}), got "
+                             f"[{int(r.min())}, {int(r.max())}]")
+        return r
+
+    def notional(self, marks: Any, rows: Any = None) -> np.ndarray:
         """``float64[n]`` gross perp notional ``sum_j |q_ij| * mark_j``, quote units.
 
         Args:
             marks: ``float[n_instruments]`` mark prices (spot entries ignored).
+            rows: If given, only these rows, in this order (``float64[len(rows)]``,
+                the same values as ``notional(marks)[rows]`` at the cost of
+                those rows alone).
         """
         m = self._marks(marks)
-        return kernels.notional(self._rows["position"][: self._n], m, self._is_perp)
+        pos = self._rows["position"][: self._n]
+        if rows is not None:
+            return kernels.notional_rows(pos, m, self._is_perp, self._rows_arg(rows))
+        return kernels.notional(pos, m, self._is_perp)
 
-    def account_value(self, asset_prices: Any, marks: Any) -> np.ndarray:
+    def account_value(self, asset_prices: Any, marks: Any, rows: Any = None) -> np.ndarray:
         """``float64[n]`` margin balance in the pricing unit.
 
         ``sum_a collateral_ia * price_a + sum_j unrealised_ij * price_quote(j)``,
@@ -864,10 +887,17 @@ class Ledger:
         Args:
             asset_prices: ``float[n_assets]`` price of each asset in the pricing unit.
             marks: ``float[n_instruments]`` mark prices (spot entries ignored).
+            rows: If given, only these rows, in this order (``float64[len(rows)]``,
+                the same values as ``account_value(...)[rows]`` at the cost of
+                those rows alone).
         """
         p = self._asset_prices(asset_prices)
         m = self._marks(marks)
         coll, pos, entry = self._kernel_arrays("collateral", "position", "entry_price")
+        if rows is not None:
+            return kernels.account_value_rows(coll, pos, entry, p, m, self._is_perp,
+                                              self._quote, self._is_option,
+                                              self._rows_arg(rows))
         return kernels.account_value(coll, pos, entry, p, m, self._is_perp, self._quote,
                                      self._is_option)
 

@@ -87,8 +87,9 @@ def _summary_table(result) -> str:
         liq = s.get("liquidation", {}).get(name)
         if liq:
             lines.append(f"{name}: {liq['events']:.0f} liquidation events "
-                         f"({liq['liquidations']:.0f} by liquidators, {liq['backstops']:.0f} "
-                         f"backstops), notional {liq['notional']:,.0f}, insolvency "
+                         f"({liq['liquidations'] - liq['backstops']:.0f} closed by liquidators "
+                         f"or in the book, {liq['backstops']:.0f} backstops), notional "
+                         f"{liq['notional']:,.0f}, insolvency "
                          f"{liq['insolvency']:,.0f}, bad debt {liq['bad_debt_total']:,.0f} "
                          f"(at mark {liq['bad_debt_total_at_mark']:,.0f}), deepest cascade "
                          f"{liq['max_depth']:.0f} rounds")

@@ -144,6 +144,7 @@ def summarize(model: Any, ts: pd.DataFrame, trades: pd.DataFrame) -> dict[str, A
         }
         if inst.is_perp:
             entry["final_open_interest"] = _f(ts[f"{n}.open_interest"].iloc[-1])
+            entry["mean_leveraged_oi_share"] = _f(ts[f"{n}.leveraged_oi_share"].mean())
             entry["mean_abs_funding_rate"] = _f(np.abs(ts[f"{n}.funding_rate"]).mean())
         out["instruments"][n] = entry
     lg = model.ledger

@@ -110,6 +110,47 @@ def test_per_trader_targets_span_the_configured_range():
     assert len(set(pop.instrument.tolist())) == 2
 
 
+def test_pareto_targets_have_the_configured_tail():
+    # survival (L / L_min)^-alpha: with alpha 1.5, 1/8 of the traders above 4 x L_min = 8x,
+    # 1/27 above 9 x = 18x; nobody above the 50x cap, and the cap holds the (1/25)^1.5 = 0.8 %
+    from agents.leveraged import draw_leverage
+
+    cfg = LeveragedConfig(leverage_min=2.0, leverage_max=50.0, leverage_dist="pareto",
+                          leverage_tail=1.5)
+    lev = draw_leverage(np.random.default_rng(5), 200_000, cfg)
+    assert lev.min() >= 2.0 and lev.max() == 50.0
+    assert (lev > 8.0).mean() == pytest.approx(1 / 8, rel=0.03)
+    assert (lev > 18.0).mean() == pytest.approx(1 / 27, rel=0.05)
+    assert (lev == 50.0).mean() == pytest.approx(25.0 ** -1.5, rel=0.1)
+    # a heavier tail (smaller alpha) holds more highly levered traders
+    heavy = draw_leverage(np.random.default_rng(5), 200_000,
+                          LeveragedConfig(leverage_min=2.0, leverage_max=50.0,
+                                          leverage_dist="pareto", leverage_tail=0.8))
+    assert (heavy > 18.0).mean() > 2 * (lev > 18.0).mean()
+
+
+def test_log_uniform_targets_are_the_default_draws():
+    from agents.leveraged import draw_leverage
+
+    cfg = LeveragedConfig(leverage_min=2.0, leverage_max=20.0)
+    want = np.exp(np.random.default_rng(9).uniform(np.log(2.0), np.log(20.0), 50))
+    np.testing.assert_array_equal(draw_leverage(np.random.default_rng(9), 50, cfg), want)
+
+
+def test_entry_is_staggered_over_the_warm_up():
+    model, pop, _ = _world(n=60, leverage=2.0, entry_steps=40)
+    assert pop.entry_step.min() >= 0 and pop.entry_step.max() < 40
+    assert len(set(pop.entry_step.tolist())) > 10
+    first_open = np.full(60, -1)
+    for step in range(1, 46):
+        _steps(model, 1)
+        opened = (pop._positions() != 0) & (first_open < 0)
+        first_open[opened] = step
+    # nobody opens before its entry step; everybody has opened soon after it (trade_prob 1)
+    assert np.all(first_open > pop.entry_step)
+    assert np.all(first_open <= pop.entry_step + 2)
+
+
 def test_build_up_is_spread_over_steps():
     model, pop, _ = _world(n=100, leverage=2.0, trade_prob=0.3)
     _steps(model, 1)
@@ -210,7 +251,9 @@ def test_same_seed_same_population():
 
 
 @pytest.mark.parametrize(("key", "value"), [("rule", "pray"), ("leverage_max", 1.0),
-                                            ("target_ratio", 1.0), ("long_share", 2.0)])
+                                            ("target_ratio", 1.0), ("long_share", 2.0),
+                                            ("leverage_dist", "normal"), ("leverage_tail", 0.0),
+                                            ("entry_steps", -1), ("entry_steps", 2.5)])
 def test_bad_config_names_the_key(key, value):
     with pytest.raises(ValueError, match=rf"^agents\.leveraged\.{key} = "):
         validate_leveraged_config(LeveragedConfig(**{key: value}))

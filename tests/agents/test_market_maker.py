@@ -239,3 +239,54 @@ def test_liquidity_out_of_range_is_an_error():
 def test_bad_withdrawal_config_names_the_key(key, value):
     with pytest.raises(ValueError, match=rf"^agents\.market_maker\.withdrawal\.{key} = "):
         validate_withdrawal_config(LiquidityWithdrawalConfig(**{key: value}))
+
+
+# ------------------------------------------------------------------ own fair value
+def test_default_fair_value_is_the_index():
+    model = _maker_world()
+    _pin(model)
+    maker = _btc_maker(model)
+    model.step()
+    assert maker.fair_value is None  # never formed: it quotes around the index
+    assert maker._last_s == model.asset_prices[1]
+
+
+def test_fair_value_follows_the_index_the_book_and_the_flow():
+    # w = 0.5 towards the index, kappa = 1 % per order size absorbed; the index is pinned
+    model = _maker_world(["agents.market_maker.index_weight=0.5",
+                          "agents.market_maker.flow_impact=0.01"])
+    index = _pin(model)[0]
+    maker = _btc_maker(model)
+    j = maker.instrument
+    model.step()
+    assert maker.fair_value == pytest.approx(index, rel=1e-12)  # starts at the index
+    # a seller hits the maker's bids with 3 order sizes
+    size = model.cfg.agents.market_maker.order_notional / index
+    taker = model.open_trader(0, owner=-1, usd=1e7, base_notional=0.0)
+    lots = round(3 * size / model.instruments[j].lot_size)
+    ev = model.view.new_events(1)
+    ev["kind"], ev["side"], ev["qty"], ev["owner"] = MARKET, -1, lots, taker
+    model.submit(j, ev)
+    taken = (model.ledger.position[maker.account, j] - maker._inv_at_quote) / size
+    assert taken == pytest.approx(3.0, rel=1e-3)
+    prev = maker.fair_value
+    model.step()
+    # ln s = ln s0 + 0.5 ln(I / s0) - 0.01 x 3: 3 % down at once, half of it recovered per step
+    assert maker.fair_value == pytest.approx(prev * math.exp(-0.01 * taken), rel=1e-12)
+    gap = math.log(maker.fair_value / index)
+    model.step()
+    assert math.log(maker.fair_value / index) == pytest.approx(0.5 * gap, rel=1e-9)
+    # quotes sit around the fair value, below the index
+    live = _quotes(model, maker)
+    best_ask = live["price"][live["side"] < 0].min() * model.instruments[j].tick_size
+    assert best_ask < index
+
+
+def test_fair_value_config_is_checked():
+    from sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"agents\.market_maker\.book_weight = "):
+        _maker_world(["agents.market_maker.index_weight=0.8",
+                      "agents.market_maker.book_weight=0.3"])
+    with pytest.raises(ConfigError, match=r"agents\.market_maker\.index_weight = "):
+        _maker_world(["agents.market_maker.index_weight=0.0"])

@@ -41,7 +41,7 @@ from experiments.study_args import (
 
 ROOT = Path(__file__).resolve().parents[2]
 KV_STUDIES = ("compare_regimes", "stress_sweep", "backtest_report", "contagion_matrix",
-              "contagion_topology", "capital_efficiency", "validate_oct2025")
+              "contagion_topology", "capital_efficiency", "calibrate", "validate_oct2025")
 OPTION_STUDIES = ("tail_risk", "stylised_facts", "gamma_squeeze")
 A_FILE = str(Path(__file__).resolve())  # an existing file: not a directory
 

@@ -57,6 +57,27 @@ def test_oracle_latency_and_twap():
         Oracle(np.array([1.0]), latency_steps=-1)
 
 
+@pytest.mark.parametrize("spot", [True, False])
+def test_composite_index_blends_the_venues_mids(spot):
+    from sim.config import load_config
+    from sim.model import MarketModel
+
+    v = 0.4
+    model = MarketModel(load_config(["steps=5", "output.figures=false", f"oracle.venue_weight={v}",
+                                     f"protocols.0.spot={str(spot).lower()}"]))
+    for _ in range(3):
+        model.step()
+    kind = "SPOT" if spot else "PERP"  # the perpetual's mid where no venue lists spot
+    mids = {a: model.view.mid(next(i.index for i in model.instruments
+                                   if i.base == a and i.name.endswith(kind)))
+            for a in (1, 2)}
+    model.step()
+    for a in (1, 2):
+        outside = model.oracle.prices[a - 1]
+        assert model.asset_prices[a] == pytest.approx((1 - v) * outside + v * mids[a], rel=1e-12)
+        assert model.asset_prices[a] != pytest.approx(outside, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("premium", "expected"),
     [(0.0003, 0.0001), (0.0, 0.0001), (0.001, 0.0005), (-0.001, -0.0005), (0.05, 0.0075)],

@@ -40,6 +40,27 @@ def test_no_leveraged_traders_no_liquidations(tmp_path):
     res = sim.run([*CRASH, "agents.leveraged.n=0"], out_dir=tmp_path)
     assert len(res.liquidations) == 0
     assert res.summary["liquidation"]["alpha"]["bad_debt_total"] == 0.0
+    assert (res.timeseries["alpha:BTC-PERP.leveraged_oi_share"].iloc[1:] == 0.0).all()
+
+
+def test_leveraged_share_of_open_interest_is_read_off_the_ledger():
+    from sim.config import load_config
+    from sim.model import MarketModel
+
+    model = MarketModel(load_config(["steps=40", "output.figures=false"]))
+    for _ in range(40):
+        model.step()
+    ts = model.datacollector.get_model_vars_dataframe()
+    lev = np.concatenate([p.accounts for p in model.leveraged])
+    pos = model.ledger.position
+    for inst in model.instruments:
+        if not inst.is_perp:
+            continue
+        held = np.abs(pos[lev, inst.index]).sum()
+        oi = np.maximum(pos[:, inst.index], 0.0).sum()  # longs = shorts
+        assert held > 0.0 and oi > held / 2
+        assert ts[f"{inst.name}.leveraged_oi_share"].iloc[-1] == pytest.approx(held / (2 * oi))
+        assert ts[f"{inst.name}.open_interest"].iloc[-1] == pytest.approx(oi)
 
 
 @pytest.mark.parametrize("regime", ["static", "cross", "portfolio", "adaptive"])

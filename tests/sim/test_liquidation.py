@@ -14,6 +14,8 @@ import functools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.config import LiquidatorConfig
 from sim.config import load_config
@@ -27,6 +29,7 @@ from sim.venue.liquidation import (
     close_fraction,
     offer_qty,
 )
+from sim.venue.liquidation.waterfall import stable_order
 from sim.world import build_liquidators
 
 
@@ -729,3 +732,14 @@ def test_config_validation_names_the_field(field, bad):
     with pytest.raises(ValueError, match=rf"liquidation\.{field} = ") as err:
         LiquidationConfig(**{field: bad})
     assert "\n" not in str(err.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, np.inf, -np.inf, np.nan]),
+                max_size=12))
+def test_adl_queue_order_is_the_stable_sort(keys):
+    """The lazy queue order equals ``np.argsort(kind="stable")``: ties, zeros, infinities, NaN."""
+    key = np.array(keys, np.float64)
+    assert list(stable_order(key)) == np.argsort(key, kind="stable").tolist()
+    first = next(stable_order(key), None)
+    assert first == (int(np.argsort(key, kind="stable")[0]) if len(key) else None)

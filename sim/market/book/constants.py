@@ -3,8 +3,8 @@
 Everything here is a plain integer or a numpy dtype so that numba kernels can
 use the values as compile-time constants.  The public part (sides, event kinds,
 flags, self-trade-prevention modes, status codes, the three structured dtypes)
-is re-exported from :mod:`sim.market.book`; the ``O_*``/``L_*``/``M_*``/``F_*``/``E_*``
-/``R_*`` column indices describe the raw state arrays for njit callers (see
+is re-exported from :mod:`sim.market.book`; the ``O_*``/``W_*``/``L_*``/``M_*``/``F_*``
+/``E_*``/``R_*`` column indices describe the raw state arrays for njit callers (see
 :mod:`sim.market.book.kernels` for the layout and :mod:`sim.market.book.analytics` for
 read-only kernels over it).
 
@@ -166,9 +166,28 @@ N_FILL_COLS = 8
 R_ORDER_ID, R_STATUS, R_FILLED = range(3)
 N_RESULT_COLS = 3
 
-# Order pool ``orders[slot, O_*]`` (int64, shape (order_capacity, 8)).
-O_ID, O_PRICE, O_REM, O_OWNER, O_SIDE, O_FLAGS, O_PREV, O_NEXT = range(8)
-N_ORDER_COLS = 8
+# Order pool ``orders[slot, O_*]`` (int64, shape (order_capacity, 10)).  ``O_PREV``/
+# ``O_NEXT`` link a live order into its price level's FIFO (``O_NEXT`` also
+# threads the free list); ``O_OWNER_PREV``/``O_OWNER_NEXT`` into its owner's list.
+(
+    O_ID,
+    O_PRICE,
+    O_REM,
+    O_OWNER,
+    O_SIDE,
+    O_FLAGS,
+    O_PREV,
+    O_NEXT,
+    O_OWNER_PREV,
+    O_OWNER_NEXT,
+) = range(10)
+N_ORDER_COLS = 10
+
+# Owner index ``by_owner[owner, W_*]`` (int64, shape (owner_capacity, 3), as many
+# rows as ``positions``): first and last slot of the owner's live orders in id
+# order (-1 when it has none) and their number.
+W_HEAD, W_TAIL, W_COUNT = range(3)
+N_OWNER_COLS = 3
 
 # Price levels ``levels[side_index, i, L_*]`` (int64, shape (2, level_capacity, 4)).
 # side_index 0 = bids (ascending price), 1 = asks (descending price): the best

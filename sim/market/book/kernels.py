@@ -9,11 +9,13 @@ follow Binance's ``EXPIRE_MAKER`` / ``EXPIRE_TAKER`` / ``EXPIRE_BOTH``.
 State layout (all int64, all C-contiguous; column names in
 :mod:`sim.market.book.constants`):
 
-``orders`` (order_capacity, 8)
+``orders`` (order_capacity, 10)
     A pool of order slots.  A live slot holds ``O_ID, O_PRICE, O_REM,
-    O_OWNER, O_SIDE, O_FLAGS`` and the ``O_PREV``/``O_NEXT`` slots of its
-    neighbours in its level's FIFO (a doubly linked list, so cancel is O(1)).
-    Free slots have ``O_ID == -1`` and are chained through ``O_NEXT`` from
+    O_OWNER, O_SIDE, O_FLAGS``, the ``O_PREV``/``O_NEXT`` slots of its
+    neighbours in its level's FIFO (a doubly linked list, so cancel is O(1))
+    and the ``O_OWNER_PREV``/``O_OWNER_NEXT`` slots of its neighbours among its
+    owner's live orders (a second intrusive doubly linked list).  Free slots
+    have ``O_ID == -1`` and are chained through ``O_NEXT`` from
     ``meta[M_FREE]``.  Memory is proportional to the number of live orders.
 ``table`` (power of two >= 2 * order_capacity,)
     Open-addressing hash map order id -> slot (linear probing on
@@ -28,13 +30,21 @@ State layout (all int64, all C-contiguous; column names in
     Append-only fill log (``FILL_DTYPE`` columns), ``meta[M_N_FILLS]`` rows used.
 ``positions`` (owner_capacity,)
     Net position in lots per owner, updated by every fill.
+``by_owner`` (owner_capacity, 3)
+    Per owner, the first and last slot of its live orders (``W_HEAD``,
+    ``W_TAIL``, -1 when none) and their number (``W_COUNT``).  An order joins
+    the tail of its owner's list when it comes to rest, the moment it got the
+    newest id, so each list is in increasing id order; a fill that ends a
+    maker and a cancel unlink it in O(1).  One owner's live orders therefore
+    cost only themselves to enumerate (:func:`owner_order_ids`), whatever the
+    size of the book.  Same number of rows as ``positions``.
 ``meta`` (META_SIZE,)
     Counters, see the ``M_*`` indices.
 
 Capacity protocol: before an event changes anything, :func:`process_event`
 checks that a free order slot, a free level row, room for the worst-case number
 of fills (``min(qty, live opposite orders)``: every fill either removes a maker
-or ends the taker) and a position row for the owner exist.  If not it returns
+or ends the taker) and a position row and an owner-index row for the owner exist.  If not it returns
 one of the ``NEED_*`` codes without side effects, and the caller grows that
 array (:mod:`sim.market.book.orderbook` does it geometrically) and retries the same
 event.  Nothing is ever dropped.
@@ -90,6 +100,8 @@ from sim.market.book.constants import (
     O_ID,
     O_NEXT,
     O_OWNER,
+    O_OWNER_NEXT,
+    O_OWNER_PREV,
     O_PREV,
     O_PRICE,
     O_REM,
@@ -108,6 +120,9 @@ from sim.market.book.constants import (
     STP_CANCEL_RESTING,
     STP_CANCEL_TAKER,
     STP_NONE,
+    W_COUNT,
+    W_HEAD,
+    W_TAIL,
 )
 
 __all__ = [
@@ -116,6 +131,7 @@ __all__ = [
     "find_level",
     "link_free_slots",
     "order_remaining",
+    "owner_order_ids",
     "process_event",
     "rebuild_table",
     "submit_one",
@@ -280,8 +296,65 @@ def _free_slot(orders, meta, slot):
     meta[M_FREE] = slot
 
 
+# --- owner index -------------------------------------------------------------------
 @njit(cache=True, inline="always", _nrt=False)
-def _pop_head(orders, table, levels, meta, side_index, row, slot):
+def _owner_append(orders, by_owner, owner, slot):
+    """Link ``slot`` (the newest live order) at the tail of ``owner``'s list."""
+    tail = by_owner[owner, W_TAIL]
+    orders[slot, O_OWNER_PREV] = tail
+    orders[slot, O_OWNER_NEXT] = -1
+    if tail >= 0:
+        orders[tail, O_OWNER_NEXT] = slot
+    else:
+        by_owner[owner, W_HEAD] = slot
+    by_owner[owner, W_TAIL] = slot
+    by_owner[owner, W_COUNT] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _owner_unlink(orders, by_owner, slot):
+    """Unlink a live order from its owner's list (before its slot is freed)."""
+    owner = orders[slot, O_OWNER]
+    prv = orders[slot, O_OWNER_PREV]
+    nxt = orders[slot, O_OWNER_NEXT]
+    if prv >= 0:
+        orders[prv, O_OWNER_NEXT] = nxt
+    else:
+        by_owner[owner, W_HEAD] = nxt
+    if nxt >= 0:
+        orders[nxt, O_OWNER_PREV] = prv
+    else:
+        by_owner[owner, W_TAIL] = prv
+    by_owner[owner, W_COUNT] -= 1
+
+
+@njit(cache=True, _nrt=False)
+def owner_order_ids(orders, by_owner, owner, out):
+    """Write the ids of ``owner``'s live orders, in increasing id order, into ``out``.
+
+    Walks the owner's list only: the cost is the number of its live orders,
+    not the size of the book.
+
+    Args:
+        orders: Order pool.
+        by_owner: Owner index.
+        owner: Owner id (a row of ``by_owner``).
+        out: int64 array of length ``by_owner[owner, W_COUNT]``.
+
+    Returns:
+        The number of ids written.
+    """
+    n = 0
+    slot = by_owner[owner, W_HEAD]
+    while slot >= 0 and n < out.shape[0]:
+        out[n] = orders[slot, O_ID]
+        n += 1
+        slot = orders[slot, O_OWNER_NEXT]
+    return n
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _pop_head(orders, table, levels, by_owner, meta, side_index, row, slot):
     """Remove the head order of a level (its remaining qty leaves the level)."""
     nxt = orders[slot, O_NEXT]
     levels[side_index, row, L_HEAD] = nxt
@@ -291,18 +364,20 @@ def _pop_head(orders, table, levels, meta, side_index, row, slot):
         levels[side_index, row, L_TAIL] = -1
     levels[side_index, row, L_QTY] -= orders[slot, O_REM]
     _table_remove(table, orders, orders[slot, O_ID])
+    _owner_unlink(orders, by_owner, slot)
     _free_slot(orders, meta, slot)
     meta[M_N_BID_ORDERS + side_index] -= 1
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def cancel_order(orders, table, levels, meta, order_id):
+def cancel_order(orders, table, levels, by_owner, meta, order_id):
     """Cancel a live order, removing its level if it becomes empty.
 
     Args:
         orders: Order pool.
         table: Id -> slot hash table.
         levels: Level array.
+        by_owner: Owner index.
         meta: Book counters.
         order_id: Id of the order to cancel.
 
@@ -329,6 +404,7 @@ def cancel_order(orders, table, levels, meta, order_id):
     if levels[side_index, row, L_HEAD] < 0:
         _delete_level(levels, meta, side_index, row)
     _table_delete(table, orders, bucket)
+    _owner_unlink(orders, by_owner, slot)
     _free_slot(orders, meta, slot)
     meta[M_N_BID_ORDERS + side_index] -= 1
     meta[M_CANCELLED_QTY] += rem
@@ -356,7 +432,8 @@ def order_remaining(orders, table, order_id):
 # --- one event -------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def process_event(
-    orders, table, levels, fills, positions, meta, kind, side, price, qty, owner, flags, target
+    orders, table, levels, fills, positions, by_owner, meta, kind, side, price, qty, owner,
+    flags, target
 ):
     """Apply one order event to the book.
 
@@ -386,6 +463,7 @@ def process_event(
         levels: Level array.
         fills: Fill log.
         positions: Net position per owner.
+        by_owner: Owner index (live orders per owner).
         meta: Book counters (``meta[M_STEP]`` stamps the fills).
         kind: LIMIT, MARKET or CANCEL.
         side: +1 buy, -1 sell.
@@ -401,7 +479,7 @@ def process_event(
         in that case nothing was changed.
     """
     if kind == CANCEL:
-        if cancel_order(orders, table, levels, meta, target) < 0:
+        if cancel_order(orders, table, levels, by_owner, meta, target) < 0:
             return STATUS_NOT_FOUND, target, 0
         return STATUS_CANCELLED, target, 0
     if kind != LIMIT and kind != MARKET:
@@ -420,7 +498,7 @@ def process_event(
     # Capacity checks: no side effects before they all pass.
     si = (1 - side) >> 1
     oi = 1 - si
-    if owner >= positions.shape[0]:
+    if owner >= positions.shape[0] or owner >= by_owner.shape[0]:
         return NEED_OWNERS, -1, 0
     may_rest = is_limit and (flags & IOC) == 0
     if may_rest:
@@ -472,7 +550,7 @@ def process_event(
             if m_owner == owner and stp != STP_NONE:
                 if stp != STP_CANCEL_TAKER:
                     cancelled += m_rem
-                    _pop_head(orders, table, levels, meta, oi, row, slot)
+                    _pop_head(orders, table, levels, by_owner, meta, oi, row, slot)
                 if stp != STP_CANCEL_RESTING:
                     stp_hit = True
                     break
@@ -489,7 +567,7 @@ def process_event(
                     orders[slot, O_REM] = reducible
                     m_rem = reducible
                     if m_rem == 0:
-                        _pop_head(orders, table, levels, meta, oi, row, slot)
+                        _pop_head(orders, table, levels, by_owner, meta, oi, row, slot)
                         continue
             q = rem if rem < m_rem else m_rem
             fills[n_fills, F_STEP] = step
@@ -509,7 +587,7 @@ def process_event(
             m_rem -= q
             orders[slot, O_REM] = m_rem
             if m_rem == 0:
-                _pop_head(orders, table, levels, meta, oi, row, slot)
+                _pop_head(orders, table, levels, by_owner, meta, oi, row, slot)
         if levels[oi, row, L_HEAD] < 0:
             meta[oi] = row  # the emptied best level is the last row: pop it
         if stp_hit:
@@ -547,13 +625,14 @@ def process_event(
         levels[si, row, L_TAIL] = slot
         levels[si, row, L_QTY] += rem
         _table_insert(table, orders, oid, slot)
+        _owner_append(orders, by_owner, owner, slot)
         meta[M_N_BID_ORDERS + si] += 1
     meta[M_CANCELLED_QTY] += cancelled
     return status, oid, filled
 
 
 @njit(cache=True, _nrt=False)
-def apply_batch(orders, table, levels, fills, positions, meta, events, results, start):
+def apply_batch(orders, table, levels, fills, positions, by_owner, meta, events, results, start):
     """Apply events ``start..`` in order until done or an array must grow.
 
     Args:
@@ -562,6 +641,7 @@ def apply_batch(orders, table, levels, fills, positions, meta, events, results, 
         levels: Level array.
         fills: Fill log.
         positions: Net position per owner.
+        by_owner: Owner index.
         meta: Book counters.
         events: ``EVENT_DTYPE`` rows viewed as an (n, 7) int64 array.
         results: ``RESULT_DTYPE`` rows viewed as an (n, 3) int64 array; row i
@@ -580,6 +660,7 @@ def apply_batch(orders, table, levels, fills, positions, meta, events, results, 
             levels,
             fills,
             positions,
+            by_owner,
             meta,
             events[i, 0],
             events[i, 1],
@@ -599,7 +680,8 @@ def apply_batch(orders, table, levels, fills, positions, meta, events, results, 
 
 @njit(cache=True, _nrt=False)
 def submit_one(
-    orders, table, levels, fills, positions, meta, kind, side, price, qty, owner, flags, target
+    orders, table, levels, fills, positions, by_owner, meta, kind, side, price, qty, owner,
+    flags, target
 ):
     """Per-call entry: :func:`process_event` plus the fill-log range it wrote.
 
@@ -609,6 +691,7 @@ def submit_one(
         levels: Level array.
         fills: Fill log.
         positions: Net position per owner.
+        by_owner: Owner index.
         meta: Book counters.
         kind: Event kind.
         side: +1 / -1.
@@ -623,6 +706,7 @@ def submit_one(
     """
     first = meta[M_N_FILLS]
     code, oid, filled = process_event(
-        orders, table, levels, fills, positions, meta, kind, side, price, qty, owner, flags, target
+        orders, table, levels, fills, positions, by_owner, meta, kind, side, price, qty, owner,
+        flags, target
     )
     return code, oid, filled, first, meta[M_N_FILLS]

@@ -13,6 +13,10 @@ geometrically when a kernel reports that one is full, and offers two ways in:
 * :meth:`OrderBook.apply_events`, which applies a whole ``EVENT_DTYPE`` array
   in one kernel call (the path the simulation model uses).
 
+Resting orders are indexed by owner as well as by price level, so
+:meth:`OrderBook.live_orders_of` lists one owner's orders (to cancel them, as
+a liquidation does) at the cost of that owner's orders alone.
+
 Both paths run the same kernel and give identical results for valid events.
 The pure-Python oracle with the same semantics is
 ``experiments/bench/reference_book.py``.
@@ -53,6 +57,7 @@ from sim.market.book.constants import (
     N_FILL_COLS,
     N_LEVEL_COLS,
     N_ORDER_COLS,
+    N_OWNER_COLS,
     N_RESULT_COLS,
     NEED_BASE,
     NEED_FILLS,
@@ -73,6 +78,7 @@ from sim.market.book.constants import (
     STP_CANCEL_RESTING,
     STP_CANCEL_TAKER,
     STP_NONE,
+    W_COUNT,
 )
 
 __all__ = ["LIVE_ORDER_DTYPE", "BookState", "OrderBook", "SweepCost"]
@@ -128,6 +134,7 @@ class BookState(NamedTuple):
     levels: np.ndarray
     fills: np.ndarray
     positions: np.ndarray
+    by_owner: np.ndarray
     meta: np.ndarray
 
 
@@ -138,6 +145,7 @@ _SUBMIT_SIG = (
     types.int64[:, :, ::1],
     types.int64[:, ::1],
     types.int64[::1],
+    types.int64[:, ::1],
     types.int64[::1],
     *([_I64] * 7),
 )
@@ -145,6 +153,7 @@ _CANCEL_SIG = (
     types.int64[:, ::1],
     types.int64[::1],
     types.int64[:, :, ::1],
+    types.int64[:, ::1],
     types.int64[::1],
     _I64,
 )
@@ -164,6 +173,13 @@ def _entry_points():
         kernels.submit_one.compile(_SUBMIT_SIG),
         kernels.cancel_order.compile(_CANCEL_SIG),
     )
+
+
+def _empty_owner_index(n: int) -> np.ndarray:
+    """``n`` rows of the owner index: no live orders (head and tail -1, count 0)."""
+    out = np.full((n, N_OWNER_COLS), -1, np.int64)
+    out[:, W_COUNT] = 0
+    return out
 
 
 def _table_size(order_capacity: int) -> int:
@@ -213,7 +229,8 @@ class OrderBook:
         order_capacity: Initial number of live-order slots.
         level_capacity: Initial number of price levels per side.
         fill_capacity: Initial number of fill-log rows.
-        owner_capacity: Initial length of the positions array.
+        owner_capacity: Initial number of owners of the positions array and
+            of the owner index.
 
     All capacities grow by doubling when needed; owner ids index an array, so
     they should be small dense integers.
@@ -243,6 +260,7 @@ class OrderBook:
         self._fills = np.zeros((fill_capacity, N_FILL_COLS), np.int64)
         self._fill_view = _readonly_fill_view(self._fills)
         self._positions = np.zeros(owner_capacity, np.int64)
+        self._by_owner = _empty_owner_index(owner_capacity)
         self._submit, self._cancel = _entry_points()
         self._no_fills = _readonly_fill_view(np.zeros((0, N_FILL_COLS), np.int64))
         self.last_status: int | None = None
@@ -284,7 +302,9 @@ class OrderBook:
             return
         new = np.zeros(max(2 * n, needed), np.int64)
         new[:n] = self._positions
-        self._positions = new
+        by_owner = _empty_owner_index(new.shape[0])
+        by_owner[:n] = self._by_owner
+        self._positions, self._by_owner = new, by_owner
 
     # --- per-call order entry -------------------------------------------------------
     def limit(self, side, price, qty, owner, flags=0, step=None):
@@ -333,6 +353,7 @@ class OrderBook:
                 self._levels,
                 self._fills,
                 self._positions,
+                self._by_owner,
                 self._meta,
                 LIMIT,
                 side,
@@ -380,6 +401,7 @@ class OrderBook:
                 self._levels,
                 self._fills,
                 self._positions,
+                self._by_owner,
                 self._meta,
                 MARKET,
                 side,
@@ -411,7 +433,9 @@ class OrderBook:
         """
         if order_id.__class__ is not int and not _all_int(order_id):
             raise TypeError(f"order_id must be an integer, got {order_id!r}")
-        ok = self._cancel(self._orders, self._table, self._levels, self._meta, order_id) >= 0
+        ok = self._cancel(
+            self._orders, self._table, self._levels, self._by_owner, self._meta, order_id
+        ) >= 0
         self.last_status = STATUS_CANCELLED if ok else STATUS_NOT_FOUND
         return ok
 
@@ -455,6 +479,7 @@ class OrderBook:
                 self._levels,
                 self._fills,
                 self._positions,
+                self._by_owner,
                 self._meta,
                 ev,
                 res,
@@ -562,6 +587,42 @@ class OrderBook:
             out[name] = live[:, col]
         return out
 
+    def live_orders_of(self, owner: int) -> np.ndarray:
+        """Ids of one owner's live orders, in increasing id order.
+
+        The same ids as ``live_orders()["order_id"][live_orders()["owner"] ==
+        owner]``, read from the per-owner index: the cost is the owner's own
+        number of live orders, not the size of the book.
+
+        Args:
+            owner: Owner id (an id the book never saw has no orders).
+
+        Returns:
+            A new int64 array (empty when the owner has no live order).
+
+        Raises:
+            ValueError: On a negative owner.
+            TypeError: On a non-integer owner.
+        """
+        if owner.__class__ is not int and not _all_int(owner):
+            raise TypeError(f"owner must be an integer, got {owner!r}")
+        if owner < 0:
+            raise ValueError(f"owner must be >= 0, got {owner!r}")
+        if owner >= self._by_owner.shape[0]:
+            return np.empty(0, np.int64)
+        out = np.empty(int(self._by_owner[owner, W_COUNT]), np.int64)
+        if out.shape[0]:
+            kernels.owner_order_ids(self._orders, self._by_owner, int(owner), out)
+        return out
+
+    def n_live_orders_of(self, owner: int) -> int:
+        """Number of one owner's live orders (0 for an owner the book never saw)."""
+        if owner < 0:
+            raise ValueError(f"owner must be >= 0, got {owner!r}")
+        if owner >= self._by_owner.shape[0]:
+            return 0
+        return int(self._by_owner[owner, W_COUNT])
+
     @property
     def n_live_orders(self) -> int:
         """Number of resting orders on both sides."""
@@ -650,7 +711,13 @@ class OrderBook:
     def state(self) -> BookState:
         """The raw state arrays (replaced on growth: do not keep across calls)."""
         return BookState(
-            self._orders, self._table, self._levels, self._fills, self._positions, self._meta
+            self._orders,
+            self._table,
+            self._levels,
+            self._fills,
+            self._positions,
+            self._by_owner,
+            self._meta,
         )
 
     def __repr__(self) -> str:

@@ -64,7 +64,8 @@ STAT_KEYS = ("liquidations", "backstops", "notional", "rounds", "insolvency", "i
              "adl_loss", "socialised", "bad_debt", "fees", "bonuses", "book_notional")
 """Per-step (and cumulative) counters per protocol.
 
-``liquidations``: perp positions taken by liquidators or the backstop;
+``liquidations``: positions closed in the book by the venue, taken by
+liquidators or by the backstop;
 ``backstops``: those taken by the backstop; ``notional``: their notional at
 the mark (Gauntlet's liquidation volume, the basis of "liquidations at risk");
 ``rounds``: last round with an event (cascade depth within the step);

@@ -141,6 +141,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self._moved: tuple[int, int, int, float, float] | None = None
         self._first_seen: dict[int, int] = {}
         self._cancelled: set[int] = set()
+        self._candidates: tuple[Any, ...] | None = None
         self._step = 0
         self._round = 0
 
@@ -171,6 +172,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         m = self.model
         self._step = int(step)
         self._cancelled = set()
+        self._candidates = None
         for stats in self.step_stats.values():
             stats.update(dict.fromkeys(STAT_KEYS, 0.0))
         if margins is None:
@@ -247,12 +249,13 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         m = self.model
         lg = m.ledger
         gross = np.abs(lg.collateral[rows]) @ np.abs(m.asset_prices)
-        gross += lg.notional(m.marks)[rows]
+        gross += lg.notional(m.marks, rows=rows)
         return _REL_TOL * (gross + 1.0)
 
     def _value(self, row: int) -> float:
+        """One account's value (the ledger evaluates that row alone)."""
         m = self.model
-        return float(m.ledger.account_value(m.asset_prices, m.marks)[row])
+        return float(m.ledger.account_value(m.asset_prices, m.marks, rows=(row,))[0])
 
     def _sync_book(self, j: int, *rows: int) -> None:
         """Tell the book the ledger's position after an off-book transfer (reduce-only clipping)."""
@@ -273,16 +276,17 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         self._sync_book(j, src, dst)
 
     def _cancel_orders(self, proto: Any, row: int) -> None:
-        """Cancel the account's resting orders on the protocol's books, once per step."""
+        """Cancel the account's resting orders on the protocol's books, once per step.
+
+        Each book's owner index lists the account's orders (in id order) at the
+        cost of those orders alone, not of the book.
+        """
         if row in self._cancelled:
             return
         self._cancelled.add(row)
         m = self.model
         for inst in [*proto.instruments, *proto.options]:
-            if m.books[inst.index].n_live_orders == 0:
-                continue
-            live = m.books[inst.index].live_orders()
-            ids = live["order_id"][live["owner"] == row]
+            ids = m.books[inst.index].live_orders_of(row)
             if len(ids):
                 ev = m.view.new_events(len(ids))
                 ev["kind"] = CANCEL

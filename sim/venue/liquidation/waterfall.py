@@ -12,13 +12,14 @@ model's ledger and marks) but live in their own modules.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from sim.venue.liquidation.config import QUOTE
 
-__all__ = ["ADL_MAX_MOVE", "Waterfall", "bankruptcy_prices"]
+__all__ = ["ADL_MAX_MOVE", "Waterfall", "bankruptcy_prices", "stable_order"]
 
 
 ADL_MAX_MOVE = 0.5
@@ -31,6 +32,31 @@ and ADL would transfer losses unrelated to that position. The price is bounded
 to ``mark x (1 +- ADL_MAX_MOVE)``; the part of the deficit this leaves uncovered
 stays with the account and ends as socialised loss or recorded bad debt.
 """
+
+
+def stable_order(key: np.ndarray) -> Iterator[int]:
+    """The indices of ``np.argsort(key, kind="stable")``, lazily: the first without sorting.
+
+    The first index is the first occurrence of the smallest non-NaN key (or 0
+    when every key is NaN: the sort puts NaN last), found in one pass; the
+    rest come from the full stable sort, done only if the caller asks for a
+    second index. The ADL queue mostly places a position with its first
+    counterparty, so ranking all profitable accounts costs a pass, not a sort.
+
+    Args:
+        key: Sort keys.
+
+    Yields:
+        Indices into ``key``, in stable ascending order of ``key``.
+    """
+    if len(key) == 0:
+        return
+    finite = np.flatnonzero(~np.isnan(key))
+    first = int(finite[np.argmin(key[finite])]) if len(finite) else 0
+    yield first
+    for i in np.argsort(key, kind="stable").tolist():
+        if i != first:
+            yield i
 
 
 def bankruptcy_prices(value: float, positions: np.ndarray, marks: np.ndarray,
@@ -151,13 +177,31 @@ class Waterfall:
             self._event(proto, row, "insurance", j, size, float(m.marks[j]), amount=cover * w,
                         taker=proto.insurance)
 
+    def _not_bankrupt(self, proto: Any, bankrupt: set[int]) -> np.ndarray:
+        """The protocol's trader rows (in ``proto.accounts`` order) not in ``bankrupt``.
+
+        ``bankrupt`` is the round's set, the same object for every account the
+        round resolves, so the array is built once per round and protocol
+        (vectorised) and reused; it is rebuilt when the set, its size or the
+        account list changes.
+        """
+        key = (proto.index, len(bankrupt), len(proto.accounts))
+        cached = self._candidates
+        if cached is not None and cached[0] is bankrupt and cached[1] == key:
+            return cached[2]
+        acc = np.fromiter(proto.accounts, np.int64, count=len(proto.accounts))
+        out = acc[~np.isin(acc, np.fromiter(bankrupt, np.int64, count=len(bankrupt)))]
+        self._candidates = (bankrupt, key, out)
+        return out
+
     def _eligible(self, proto: Any, row: int, bankrupt: set[int]) -> np.ndarray:
         """Other trader rows of the protocol that are not bankrupt themselves."""
-        rows = np.array([r for r in proto.accounts if r != row and r not in bankrupt], np.int64)
+        rows = self._not_bankrupt(proto, bankrupt)
+        rows = rows[rows != row]
         if len(rows) == 0:
             return rows
         m = self.model
-        values = m.ledger.account_value(m.asset_prices, m.marks)[rows]
+        values = m.ledger.account_value(m.asset_prices, m.marks, rows=rows)
         return rows[values > 0.0]
 
     def _socialise(self, proto: Any, row: int, deficit: float, bankrupt: set[int]) -> None:
@@ -168,8 +212,8 @@ class Waterfall:
         if len(rows) == 0:
             return
         perps = self._perps(proto)
-        upnl = lg.unrealised_pnl_by_instrument(m.marks)[rows][:, perps].sum(axis=1)
-        values = lg.account_value(m.asset_prices, m.marks)[rows]
+        upnl = lg.unrealised_pnl_by_instrument(m.marks, rows=rows)[:, perps].sum(axis=1)
+        values = lg.account_value(m.asset_prices, m.marks, rows=rows)
         base = np.minimum(np.maximum(upnl, 0.0), values)
         total = float(base.sum())
         if total <= 0.0:
@@ -213,16 +257,16 @@ class Waterfall:
         rows, c, upnl = rows[ok], np.abs(c[ok]), upnl[ok]
         need = abs(q)
         if queue:  # highest rank first, each closed in full until the position is placed
-            values = lg.account_value(self.model.asset_prices, self.model.marks)[rows]
-            gross = lg.notional(self.model.marks)[rows]
-            order = np.argsort(-(upnl / values) * (gross / values), kind="stable")
-            take = c[order]
+            values = lg.account_value(self.model.asset_prices, self.model.marks, rows=rows)
+            gross = lg.notional(self.model.marks, rows=rows)
+            order = stable_order(-(upnl / values) * (gross / values))
+            take = c
         else:  # everyone the same fraction of its size
-            order = np.arange(len(rows))
+            order = range(len(rows))
             take = c * min(1.0, need / float(c.sum()))
         left = abs(float(lg.position[row, j]))
-        for r, x in zip(rows[order], take, strict=True):
-            x = min(float(x), left)
+        for i in order:
+            r, x = rows[i], min(float(take[i]), left)
             if x <= 0.0:
                 continue
             if left - x < 1e-12 * need:

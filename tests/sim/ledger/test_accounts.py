@@ -173,3 +173,20 @@ def test_constructor_validation():
     a = led.open_account()
     led.deposit(a, "USD", 1.0)
     check_conservation(led)
+
+
+def test_valuation_of_chosen_rows_checks_them():
+    led = make_ledger()
+    a = led.open_account()
+    led.deposit(a, "USD", 10.0)
+    prices, marks = np.array([1.0, 100.0]), np.array([np.nan, 100.0])
+    world = led.account_value(prices, marks)[0]  # the mirror of the deposit
+    assert led.account_value(prices, marks, rows=[a, 0, a]).tolist() == [10.0, world, 10.0]
+    assert led.notional(marks, rows=np.zeros(0, np.int64)).shape == (0,)
+    assert led.unrealised_pnl_by_instrument(marks, rows=(a,)).shape == (1, 2)
+    _one_line_error(led.account_value, prices, marks, rows=[a, 5],
+                    match=r"rows must be open accounts in \[0, 2\)")
+    _one_line_error(led.notional, marks, rows=[-1], match="rows must be open accounts")
+    _one_line_error(led.notional, marks, rows=[0.5], match="rows must be a 1-D array of integers")
+    _one_line_error(led.unrealised_pnl_by_instrument, marks, rows=[[a]],
+                    match="rows must be a 1-D array of integers")

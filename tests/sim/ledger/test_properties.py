@@ -241,6 +241,21 @@ class LedgerMachine(RuleBasedStateMachine):
         assert held == pytest.approx(supply, rel=1e-9, abs=1e-9 * (1.0 + scale))
 
     @invariant()
+    def row_subsets_match_the_whole(self):
+        """Valuations of chosen rows are the whole ledger's rows, bit for bit."""
+        led = self.led
+        prices = np.array([1.0, self.marks[1], self.marks[2]])
+        n = led.n_accounts
+        rows = np.array([(7 * k + 3) % n for k in range(n + 2)][::-1], np.int64)  # repeats
+        for sub in (rows, rows[:1], rows[:0]):
+            value = led.account_value(prices, self.marks, rows=sub)
+            assert np.array_equal(value, led.account_value(prices, self.marks)[sub])
+            gross = led.notional(self.marks, rows=sub)
+            assert np.array_equal(gross, led.notional(self.marks)[sub])
+            upnl = led.unrealised_pnl_by_instrument(self.marks, rows=sub)
+            assert np.array_equal(upnl, led.unrealised_pnl_by_instrument(self.marks)[sub])
+
+    @invariant()
     def matches_shadow_book(self):
         led = self.led
         atol = 1e-9 * self.gross
