@@ -481,6 +481,23 @@ def test_backstop_only_below_two_thirds_of_mm_without_liquidators(price, backsto
         assert engine.step_stats[0]["backstops"] == 1 and engine.step_stats[0]["liquidations"] == 1
 
 
+def test_an_account_holding_only_quote_dust_is_not_offered(monkeypatch):
+    # no position and no risky balance: nothing to close; a negative quote balance within the
+    # round-off tolerance is neither liquidatable nor bankrupt (it used to be re-offered, to no
+    # effect, in every round of every step)
+    model, engine = world()
+    a = model.open_trader(0, 905, 0.0, 0.0)
+    model.ledger.transfer(a, model.protocols[0].insurance, 0, 1e-9, allow_negative=True)
+    b = model.open_trader(0, 906, 0.0, 0.0)  # borrowed quote held as BTC: the backstop's
+    model.ledger.transfer(b, model.protocols[0].insurance, 0, 600.0, allow_negative=True)
+    model.ledger.transfer(model.protocols[0].insurance, b, 1, 0.01, allow_negative=True)
+    model.evaluate_margins()
+    offered = []
+    monkeypatch.setattr(engine, "_liquidate", lambda proto, row, *a: offered.append(row))
+    engine.run(1)
+    assert a not in offered and b in offered
+
+
 # ------------------------------------------------------ the venue's book close-out
 def test_venue_closes_in_the_book_first_and_reports_the_path():
     model, engine = world(LiquidationConfig(close_in_book=True),

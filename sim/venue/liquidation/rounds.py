@@ -227,7 +227,12 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         held = perps if not proto.options else np.concatenate(
             [perps, np.array([i.index for i in proto.options], np.int64)])
         has_pos = (m.ledger.position[rows][:, held] != 0.0).any(axis=1)
-        has_debt = (m.ledger.collateral[rows] < 0.0).any(axis=1)
+        # something to act on: a position, or a balance in a risky asset (a borrow, or a
+        # holding bought with borrowed quote); an account holding only quote has nothing
+        # to close, and a negative quote balance alone is a deficit (bankrupt) or dust
+        coll = m.ledger.collateral[rows]
+        has_risky = (coll[:, QUOTE + 1:] != 0.0).any(axis=1)
+        has_debt = (coll < 0.0).any(axis=1) & has_risky
         liquidatable = res.below_maintenance & (has_pos | has_debt) & ~bankrupt
         for k in self._shuffled(np.flatnonzero(liquidatable)):
             self._liquidate(proto, int(rows[k]), float(res.equity[k]), float(res.initial[k]),
