@@ -205,6 +205,7 @@ class Ledger:
             raise ValueError(f"initial_capacity must be >= 1, got {initial_capacity!r}")
         self._n = 0
         self._rows = {name: self._alloc(name, cap) for name in _ROW_ARRAYS}
+        self._dirty = np.ones(cap, dtype=np.bool_)  # rows changed since last taken (take_dirty)
         self._minted = np.zeros(self.n_assets)
         self._burned = np.zeros(self.n_assets)
         self._clearing = np.full(self.n_instruments, -1, dtype=np.int64)
@@ -273,6 +274,9 @@ class Ledger:
             new = self._alloc(name, cap)
             new[: self._n] = old[: self._n]
             self._rows[name] = new
+        dirty = np.ones(cap, dtype=np.bool_)
+        dirty[: self._n] = self._dirty[: self._n]
+        self._dirty = dirty
 
     def _open_row(self, kind: int, owner: int, protocol: int) -> int:
         if self._n == len(self._rows["owner"]):
@@ -486,6 +490,7 @@ class Ledger:
 
     # ----------------------------------------------------- collateral moves
     def _move(self, src: int, dst: int, a: int, amount: float) -> None:
+        self._dirty[src] = self._dirty[dst] = True
         c = self._rows["collateral"]
         c[src, a] -= amount
         c[dst, a] += amount
@@ -563,6 +568,7 @@ class Ledger:
         x = _amount("amount", amount)
         c = self._rows["collateral"]
         c[r, a] += x
+        self._dirty[r] = True
         self._minted[a] += x
         self._budget_asset[a] += abs(c[r, a]) + abs(self._minted[a])
 
@@ -578,6 +584,7 @@ class Ledger:
         self._require_balance(r, a, x, "burn")
         c = self._rows["collateral"]
         c[r, a] -= x
+        self._dirty[r] = True
         self._burned[a] += x
         self._budget_asset[a] += abs(c[r, a]) + abs(self._burned[a])
 
@@ -675,6 +682,7 @@ class Ledger:
         f = self._holder_row("fee_row", fee_row)
         if k == 0:
             return
+        self._touch_fills(j, makers, takers, f)
         kernels.settle_fills(
             *self._kernel_arrays(
                 "collateral", "position", "entry_price", "realised_pnl", "fees_paid"
@@ -691,6 +699,7 @@ class Ledger:
         k = len(makers)
         if k == 0:
             return
+        self._touch_fills(j, makers, takers, fee_row)
         c64 = np.ascontiguousarray
         kernels.settle_fills(
             *self._kernel_arrays(
@@ -702,6 +711,15 @@ class Ledger:
             c64(makers, np.int64), c64(takers, np.int64), c64(side, np.int64),
             c64(price, np.float64), c64(qty, np.float64), np.full(k, mfr), np.full(k, tfr), fee_row,
         )
+
+    def _touch_fills(self, j: int, makers: Any, takers: Any, fee_row: int) -> None:
+        """Mark the rows a batch of fills changes: both sides, the fee row, the clearing row."""
+        d = self._dirty
+        d[makers] = True
+        d[takers] = True
+        d[fee_row] = True
+        if self._clearing[j] >= 0:
+            d[self._clearing[j]] = True
 
     def _kernel_arrays(self, *names: str) -> list[np.ndarray]:
         return [self._rows[name][: self._n] for name in names]
@@ -747,6 +765,9 @@ class Ledger:
                 "and no larger"
             )
         p = _positive("price", price)
+        self._dirty[s] = self._dirty[d] = True
+        if self._clearing[j] >= 0:
+            self._dirty[self._clearing[j]] = True
         if self._is_option[j]:
             kernels.transfer_option(
                 *self._kernel_arrays("collateral", "position", "entry_price"),
@@ -783,6 +804,7 @@ class Ledger:
         if not self._is_option[j]:
             raise ValueError(f"instrument {j} is not an option")
         x = _amount("payoff", payoff)
+        self._dirty[: self._n] = True
         paid = kernels.settle_option(
             *self._kernel_arrays("collateral", "position", "entry_price", "realised_pnl"),
             self._budget_asset, self._budget_base, self._budget_quote,
@@ -813,12 +835,38 @@ class Ledger:
         j = self._cleared_perp(instrument)
         r = _finite("rate", rate)
         m = _positive("mark_price", mark_price)
+        self._dirty[: self._n] = True
         paid = kernels.apply_funding(
             *self._kernel_arrays("collateral", "position", "funding_paid"),
             self._budget_asset, self._budget_base, self._budget_quote,
             j, int(self.instrument_quote[j]), int(self._clearing[j]), r, m,
         )
         return float(paid)
+
+    # ----------------------------------------------------------- change record
+    def take_dirty(self, rows: Any) -> np.ndarray:
+        """Which of ``rows`` changed since they were last taken; their flags are cleared.
+
+        Every method that moves a balance or a position marks the rows it
+        changes (funding and option settlement mark every row; a new row
+        starts marked), so a caller that cached a row-wise valuation can
+        refresh exactly the rows that moved (the liquidation waterfall's
+        account values within a round).
+
+        Args:
+            rows: ``int[k]`` rows of this ledger.
+
+        Returns:
+            ``bool[k]``: True where the row changed.
+        """
+        r = np.asarray(rows, dtype=np.int64)
+        out = self._dirty[r].copy()
+        self._dirty[r[out]] = False
+        return out
+
+    def clear_dirty(self) -> None:
+        """Clear every row's change flag (after valuing the whole ledger)."""
+        self._dirty[: self._n] = False
 
     # ------------------------------------------------------------- valuation
     def unrealised_pnl_by_instrument(self, marks: Any, rows: Any = None) -> np.ndarray:

@@ -140,6 +140,8 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
                              for p in model.protocols}
         self._moved: tuple[int, int, int, float, float] | None = None
         self._first_seen: dict[int, int] = {}
+        self._value_cache: np.ndarray | None = None
+        self._gross_cache: np.ndarray | None = None
         self._cancelled: set[int] = set()
         self._candidates: tuple[Any, ...] | None = None
         self._step = 0
@@ -195,6 +197,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
             margins = reprice()
             rnd += 1
         self._track_first_seen(margins)
+        self._value_cache = self._gross_cache = None  # prices move before the next round
         for p, stats in self.step_stats.items():
             for k, v in stats.items():
                 self.totals[p][k] += v
@@ -222,6 +225,9 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         n_before = len(self.events)
         perps = self._perps(proto)
         values = m.ledger.account_value(m.asset_prices, m.marks)
+        self._value_cache = values.copy()  # refreshed row by row as rows move (_values_of)
+        self._gross_cache = None
+        m.ledger.clear_dirty()
         tol = self._tolerances(rows)
         bankrupt = values[rows] < -tol
         held = perps if not proto.options else np.concatenate(
@@ -256,6 +262,33 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         gross = np.abs(lg.collateral[rows]) @ np.abs(m.asset_prices)
         gross += lg.notional(m.marks, rows=rows)
         return _REL_TOL * (gross + 1.0)
+
+    def _values_of(self, rows: np.ndarray, gross: bool = False) -> np.ndarray:
+        """Account values (or gross perpetual notionals) of ``rows`` at this round's prices.
+
+        Valued once for the whole ledger at the start of the protocol's round;
+        a row the ledger has since changed (:meth:`sim.ledger.Ledger.take_dirty`)
+        is valued again, with the same row-wise arithmetic, so the result is
+        what valuing the rows now would give, without valuing every account
+        for each bankrupt one (marks and index prices do not move within a
+        round).
+        """
+        m = self.model
+        lg = m.ledger
+        cache = self._value_cache
+        if cache is None or (len(rows) and int(rows.max()) >= len(cache)):
+            return (lg.notional(m.marks, rows=rows) if gross
+                    else lg.account_value(m.asset_prices, m.marks, rows=rows))
+        moved = rows[lg.take_dirty(rows)]
+        if len(moved):
+            cache[moved] = lg.account_value(m.asset_prices, m.marks, rows=moved)
+            if self._gross_cache is not None:
+                self._gross_cache[moved] = lg.notional(m.marks, rows=moved)
+        if not gross:
+            return cache[rows]
+        if self._gross_cache is None:
+            self._gross_cache = lg.notional(m.marks)
+        return self._gross_cache[rows]
 
     def _value(self, row: int) -> float:
         """One account's value (the ledger evaluates that row alone)."""

@@ -214,8 +214,7 @@ class Waterfall:
             rows = rows[(held != 0.0).any(axis=1)]
             if len(rows) == 0:
                 return rows
-        values = m.ledger.account_value(m.asset_prices, m.marks, rows=rows)
-        return rows[values > 0.0]
+        return rows[self._values_of(rows) > 0.0]
 
     def _socialise(self, proto: Any, row: int, deficit: float, bankrupt: set[int]) -> None:
         """Charge the deficit to solvent accounts pro rata to their unrealised profit."""
@@ -270,8 +269,8 @@ class Waterfall:
         rows, c, upnl = rows[ok], np.abs(c[ok]), upnl[ok]
         need = abs(q)
         if queue:  # highest rank first, each closed in full until the position is placed
-            values = lg.account_value(self.model.asset_prices, self.model.marks, rows=rows)
-            gross = lg.notional(self.model.marks, rows=rows)
+            values = self._values_of(rows)
+            gross = self._values_of(rows, gross=True)
             order = stable_order(-(upnl / values) * (gross / values))
             take = c
         else:  # everyone the same fraction of its size

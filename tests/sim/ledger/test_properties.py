@@ -256,6 +256,21 @@ class LedgerMachine(RuleBasedStateMachine):
             assert np.array_equal(upnl, led.unrealised_pnl_by_instrument(self.marks)[sub])
 
     @invariant()
+    def unmarked_rows_did_not_move(self):
+        """A row whose change flag is clear holds what it held when the flags were last taken."""
+        led = self.led
+        n = led.n_accounts
+        state = np.hstack([led.collateral, led.position, led.entry_price])
+        seen = getattr(self, "_seen", None)
+        if seen is not None:
+            rows = np.arange(min(n, len(seen)), dtype=np.int64)
+            moved = led.take_dirty(rows)
+            same = (state[rows] == seen[rows]) | (np.isnan(state[rows]) & np.isnan(seen[rows]))
+            assert same[~moved].all(), f"rows {rows[~moved & ~same.all(axis=1)]} moved unmarked"
+        led.clear_dirty()
+        self._seen = state.copy()
+
+    @invariant()
     def matches_shadow_book(self):
         led = self.led
         atol = 1e-9 * self.gross
