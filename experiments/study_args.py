@@ -1211,19 +1211,18 @@ def _calibrate_rules(c: dict[str, Any]) -> None:
 
 def _compose_calibrate(c: dict[str, Any]) -> None:
     seed = _first_seed(c["base_seed"])
-    for kind in ("calm", "crash"):
-        if kind == "crash" and "depth_collapse" not in c["moments"]:
-            continue
-        for bound in ("low", "high"):
-            fitted = [f"{k}={p[bound]!r}" for k, p in c["params"].items()]
-            rc = _run_config([("fixed", c["fixed"], list(c["fixed"])),
-                              ("overrides", c["overrides"], list(c["overrides"])),
-                              (f"params ({bound} bounds)", c["params"], fitted),
-                              (f"{kind}_overrides", c[f"{kind}_overrides"],
-                               list(c[f"{kind}_overrides"])),
-                              (f"{kind}_steps", c[f"{kind}_steps"],
-                               [f"steps={c[f'{kind}_steps']}"]),
-                              ("base_seed", c["base_seed"], _run_flags(seed))])
+    # every bound and every kind of run composed once: the calm runs at the lower bounds,
+    # the crash runs (the calm ones without a crash moment) at the upper ones
+    crash = "depth_collapse" in c["moments"]
+    for kind, bound in (("calm", "low"), ("crash" if crash else "calm", "high")):
+        fitted = [f"{k}={p[bound]!r}" for k, p in c["params"].items()]
+        rc = _run_config([("fixed", c["fixed"], list(c["fixed"])),
+                          ("overrides", c["overrides"], list(c["overrides"])),
+                          (f"params ({bound} bounds)", c["params"], fitted),
+                          (f"{kind}_overrides", c[f"{kind}_overrides"],
+                           list(c[f"{kind}_overrides"])),
+                          (f"{kind}_steps", c[f"{kind}_steps"], [f"steps={c[f'{kind}_steps']}"]),
+                          ("base_seed", c["base_seed"], _run_flags(seed))])
         if kind == "crash":
             p = rc.scenario.params
             if "start_step" not in p:

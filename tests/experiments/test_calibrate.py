@@ -182,21 +182,32 @@ def _cli(*args, cwd=ROOT):
     ("report_replicates=1", "report_replicates"),
     ("params={market.tick: {low: 0.1, high: 1.0}}", "params"),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(arg, key, tmp_path):
-    res = _cli(arg, f"output_dir={tmp_path / 'out'}")
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and key in lines[0], res.stderr
+def test_bad_arguments_are_one_line_and_exit_2(arg, key, tmp_path, capsys):
+    from experiments.calibrate import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([arg, f"output_dir={tmp_path / 'out'}"])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0], lines
     assert not (tmp_path / "out").exists()
 
 
+def test_the_command_exits_2_on_a_bad_argument(tmp_path):
+    res = _cli("max_evals=0", f"output_dir={tmp_path / 'out'}")
+    assert res.returncode == 2 and "max_evals" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_a_tiny_calibration_writes_its_report(tmp_path):
+    from experiments.calibrate import main
+
     out = tmp_path / "cal"
-    res = _cli("max_evals=1", "replicates=1", "report_replicates=2", "calm_steps=200",
-               "skip_steps=20", "moments=[depth_to_volume, kurtosis_5m]", "group=null",
-               "params={agents.noise.order_prob: {low: 0.02, high: 0.3, scale: log}}",
-               "fixed=[]", "workers=1", f"output_dir={out}")
-    assert res.returncode == 0, res.stderr
+    args = ["max_evals=1", "replicates=1", "report_replicates=2", "calm_steps=200",
+            "skip_steps=20", "moments=[depth_to_volume, kurtosis_5m]", "group=null",
+            "params={agents.noise.order_prob: {low: 0.02, high: 0.3, scale: log}}",
+            "fixed=[]", "workers=1", f"output_dir={out}"]
+    main(args)
     table = pd.read_csv(out / "tables" / "calibration.csv")
     assert list(table["moment"]) == ["depth_to_volume", "kurtosis_5m"]
     assert (table["runs"] == 2).all() and np.isfinite(table["achieved"]).all()
@@ -204,9 +215,7 @@ def test_a_tiny_calibration_writes_its_report(tmp_path):
     assert len(evals) == 1 and evals["agents.noise.order_prob"].iloc[0] == pytest.approx(0.08)
     assert (out / "figures" / "calibration.png").is_file()
     assert not list((out / "runs").glob("*crash*"))  # no crash moment: no crash runs
-    # resumed: the same evaluation reuses its runs
-    again = _cli("max_evals=1", "replicates=1", "report_replicates=2", "calm_steps=200",
-                 "skip_steps=20", "moments=[depth_to_volume, kurtosis_5m]", "group=null",
-                 "params={agents.noise.order_prob: {low: 0.02, high: 0.3, scale: log}}",
-                 "fixed=[]", "workers=1", f"output_dir={out}")
-    assert again.returncode == 0 and pd.read_csv(out / "tables" / "calibration.csv").equals(table)
+    done = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/done.json")}
+    main(args)  # resumed: the same evaluation reuses its runs
+    assert pd.read_csv(out / "tables" / "calibration.csv").equals(table)
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/done.json")} == done
