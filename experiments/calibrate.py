@@ -264,6 +264,8 @@ class Calibration:
     # -------------------------------------------------------------- search
     def start_values(self) -> list[float]:
         """The configured start, else each key's value in the run config (clipped to bounds)."""
+        from omegaconf import OmegaConf
+
         from sim.config import load_config
 
         start = self.cfg.get("start") or {}
@@ -272,11 +274,7 @@ class Calibration:
         for p in self.params:
             v = start.get(p.key)
             if v is None:
-                node: Any = rc
-                for part in p.key.split("."):
-                    node = node[int(part)] if isinstance(node, Sequence) and part.isdigit() \
-                        else getattr(node, part)
-                v = float(node)
+                v = OmegaConf.select(rc, p.key)
             out.append(min(max(float(v), p.low), p.high))
         return out
 

@@ -225,7 +225,7 @@ class LiquidationEngine(Waterfall, OptionCloseOut):
         n_before = len(self.events)
         perps = self._perps(proto)
         values = m.ledger.account_value(m.asset_prices, m.marks)
-        self._value_cache = values.copy()  # refreshed row by row as rows move (_values_of)
+        self._value_cache = values  # refreshed row by row as rows move (_values_of)
         self._gross_cache = None
         m.ledger.clear_dirty()
         tol = self._tolerances(rows)

@@ -194,26 +194,12 @@ class Waterfall:
         self._candidates = (bankrupt, key, out)
         return out
 
-    def _eligible(self, proto: Any, row: int, bankrupt: set[int],
-                  instruments: np.ndarray | None = None) -> np.ndarray:
-        """Other trader rows of the protocol that are not bankrupt themselves, with value > 0.
-
-        With ``instruments``, only rows holding a position in one of them (the
-        only ones ADL of those instruments can use; a row's position in an
-        instrument changes only by ADL of that instrument, so the set cannot
-        grow while the account's positions are closed), which spares valuing
-        every account of the protocol for each bankrupt one.
-        """
+    def _eligible(self, proto: Any, row: int, bankrupt: set[int]) -> np.ndarray:
+        """Other trader rows of the protocol that are not bankrupt themselves, with value > 0."""
         rows = self._not_bankrupt(proto, bankrupt)
         rows = rows[rows != row]
         if len(rows) == 0:
             return rows
-        m = self.model
-        if instruments is not None:
-            held = m.ledger.position[rows[:, None], instruments[None, :]]
-            rows = rows[(held != 0.0).any(axis=1)]
-            if len(rows) == 0:
-                return rows
         return rows[self._values_of(rows) > 0.0]
 
     def _socialise(self, proto: Any, row: int, deficit: float, bankrupt: set[int]) -> None:
@@ -249,7 +235,7 @@ class Waterfall:
         qs = np.array([q for _, q in positions])
         marks = m.marks[js].astype(np.float64)
         prices = bankruptcy_prices(-deficit, qs, marks)
-        rows = self._eligible(proto, row, bankrupt, js)
+        rows = self._eligible(proto, row, bankrupt)
         for j, q, mark, p_b in zip(js, qs, marks, prices, strict=True):
             tick = m.instruments[int(j)].tick_size
             self._adl_one(proto, row, int(j), float(q), float(mark), max(float(p_b), tick), rows,
